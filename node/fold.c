@@ -1,0 +1,427 @@
+#include "fold.h"
+
+#include <string.h>
+
+#include "bytes.h"
+#include "hlc.h"
+
+static const struct {
+	const char *name;
+	const char *text;
+} reasons[FR__COUNT] = {
+	[FR_APPLIED] = {"applied", "applied"},
+	[FR_NO_CERT] = {"no_cert", "the author has no certificate (yet)"},
+	[FR_CERT_TIME] = {"cert_time", "written outside the author's certificate validity"},
+	[FR_REVOKED] = {"revoked", "the author was revoked before this entry"},
+	[FR_ROLE] = {"role", "the author's role may not do this"},
+	[FR_SCOPE] = {"scope", "the student is outside the author's scope"},
+	[FR_UNKNOWN_STUDENT] = {"unknown_student", "the student is not known at this point"},
+	[FR_NEEDS_SCHOOL] = {"needs_school", "a new student needs a school"},
+	[FR_SCHOOL_CHANGE] = {"school_change", "student.put cannot change the school (use a transfer)"},
+	[FR_UNKNOWN_CARD] = {"unknown_card", "the card is not issued to this student"},
+	[FR_CARD_EXISTS] = {"card_exists", "the student already has a card with this number"},
+	[FR_TOO_MANY_CARDS] = {"too_many_cards", "the student has too many cards"},
+	[FR_TERMINAL] = {"terminal", "the card is cancelled or replaced"},
+	[FR_BAD_REPLACES] = {"bad_replaces", "the replaced card is not a card of this student"},
+	[FR_BAD_TRANSITION] = {"bad_transition", "this reissue step is not allowed now"},
+	[FR_NODE_LEVEL] = {"node_level", "a node-level entry has no student history"},
+	[FR_FORKED] = {"forked", "the author's log has forked"},
+};
+
+const char *fold_reason_name(enum fold_reason r)
+{
+	return (unsigned)r < FR__COUNT ? reasons[r].name : "invalid";
+}
+
+const char *fold_reason_text(enum fold_reason r)
+{
+	return (unsigned)r < FR__COUNT ? reasons[r].text : "invalid";
+}
+
+int fold_order_cmp(uint64_t hlc_a, const uint8_t origin_a[static CN_KEY_LEN],
+		   uint64_t seq_a, uint64_t hlc_b,
+		   const uint8_t origin_b[static CN_KEY_LEN], uint64_t seq_b)
+{
+	int c;
+
+	if (hlc_a != hlc_b)
+		return hlc_a < hlc_b ? -1 : 1;
+	c = memcmp(origin_a, origin_b, CN_KEY_LEN);
+	if (c != 0)
+		return c;
+	if (seq_a != seq_b)
+		return seq_a < seq_b ? -1 : 1;
+	return 0;
+}
+
+void fold_init(struct student_state *st, const char *edu_id)
+{
+	size_t n = strnlen(edu_id, CN_EDU_ID_MAX);
+
+	memset(st, 0, sizeof *st);
+	memcpy(st->edu_id, edu_id, n);
+}
+
+struct card_state *fold_card(struct student_state *st, const char *card_no)
+{
+	for (int i = 0; i < st->ncards; i++)
+		if (strcmp(st->cards[i].card, card_no) == 0)
+			return &st->cards[i];
+	return NULL;
+}
+
+const struct card_state *fold_card_const(const struct student_state *st,
+					 const char *card_no)
+{
+	return fold_card((struct student_state *)st, card_no);
+}
+
+const char *fold_card_status(const struct card_state *c)
+{
+	if (c->terminal == TERMINAL_CANCELLED)
+		return "cancelled";
+	if (c->terminal == TERMINAL_REPLACED)
+		return "replaced";
+	if (c->lost)
+		return "lost";
+	if (c->frozen)
+		return "frozen";
+	return "active";
+}
+
+bool fold_card_hot(const struct card_state *c)
+{
+	return c->lost || c->frozen || c->terminal != TERMINAL_NONE;
+}
+
+void fold_policy_card(const struct card_state *c, struct policy_card *pc)
+{
+	memset(pc, 0, sizeof *pc);
+	pc->lost = c->lost;
+	pc->frozen = c->frozen;
+	pc->terminal = c->terminal;
+	pc->expires = c->expires;
+	pc->issued = c->issued_hlc ? policy_local_date(hlc_ms(c->issued_hlc), NULL) : 0;
+	pc->valid_through = c->valid_through;
+	pc->registered_term = c->registered_term;
+}
+
+/* ---- applying one entry ---------------------------------------------- */
+
+/* Copy a NUL-terminated string of at most `max` bytes into dst[max + 1]. */
+static void copy_str(char *dst, const char *src, size_t max)
+{
+	size_t n = strnlen(src, max);
+
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+static enum fold_reason apply_student_put(struct student_state *st,
+					  const struct entry *e)
+{
+	const struct entry_body *b = &e->body;
+	bool has_school = (b->has & BF(BK_SCHOOL)) != 0;
+
+	if (!st->known && !has_school)
+		return FR_NEEDS_SCHOOL;
+	if (st->known && has_school && strcmp(st->school, b->school) != 0)
+		return FR_SCHOOL_CHANGE;
+	if (!st->known)
+		copy_str(st->school, b->school, CN_SCHOOL_MAX);
+	st->known = true;
+	if (b->has & BF(BK_NAME))
+		copy_str(st->name, b->name, CN_NAME_MAX);
+	if (b->has & BF(BK_CLASS))
+		copy_str(st->class_, b->class_, CN_CLASS_MAX);
+	if (b->has & BF(BK_GENDER))
+		st->gender = b->gender;
+	if (b->has & BF(BK_GRADE))
+		st->grade = b->grade;
+	if (b->has & BF(BK_STAGE))
+		st->stage = b->stage;
+	if (b->has & BF(BK_GRAD))
+		st->grad = b->grad;
+	if (b->has & BF(BK_IDD)) {
+		memcpy(st->idd, b->idd, CN_KEY_LEN);
+		st->has_idd = true;
+	}
+	if (b->has & BF(BK_GDD)) {
+		memcpy(st->gdd, b->gdd, CN_KEY_LEN);
+		st->has_gdd = true;
+	}
+	return FR_APPLIED;
+}
+
+static enum fold_reason apply_issue(struct student_state *st,
+				    const struct entry *e)
+{
+	const struct entry_body *b = &e->body;
+	struct card_state *old = NULL, *c;
+
+	if (fold_card(st, b->card) != NULL)
+		return FR_CARD_EXISTS;
+	if (st->ncards >= CN_CARDS_MAX)
+		return FR_TOO_MANY_CARDS;
+	if (b->has & BF(BK_REPLACES)) {
+		old = fold_card(st, b->replaces);
+		if (old == NULL)
+			return FR_BAD_REPLACES;
+	}
+	c = &st->cards[st->ncards++];
+	memset(c, 0, sizeof *c);
+	copy_str(c->card, b->card, CN_CARD_NO_MAX);
+	memcpy(c->uid, b->uid, b->uid_len);
+	c->uid_len = b->uid_len;
+	c->kind = b->kind;
+	c->issued_hlc = e->hlc;
+	if (b->has & BF(BK_EXPIRES))
+		c->expires = b->expires;
+	if (old != NULL) {
+		copy_str(c->replaces, old->card, CN_CARD_NO_MAX);
+		if (old->terminal == TERMINAL_NONE) {
+			old->terminal = TERMINAL_REPLACED;
+			copy_str(old->replaced_by, c->card, CN_CARD_NO_MAX);
+		}
+		if (old->reissue_state != REISSUE_NONE &&
+		    old->reissue_state != REISSUE_REFUNDED) {
+			old->reissue_state = REISSUE_COLLECTED;
+			old->reissue_hlc = e->hlc;
+		}
+	}
+	return FR_APPLIED;
+}
+
+/* Set a blocking flag as a last-writer-wins register where, at equal hlc,
+ * the blocking value wins whatever the order of application. */
+static void set_flag(bool *flag, uint64_t *flag_hlc, bool value, uint64_t hlc)
+{
+	if (!value && *flag && *flag_hlc == hlc)
+		return;
+	*flag = value;
+	*flag_hlc = hlc;
+}
+
+static bool reissue_step_ok(uint8_t from, uint8_t to)
+{
+	switch (to) {
+	case REISSUE_REQUESTED:
+		return from == REISSUE_NONE || from == REISSUE_REFUNDED ||
+		       from == REISSUE_COLLECTED;
+	case REISSUE_PAID:
+		return from == REISSUE_REQUESTED;
+	case REISSUE_IN_PRODUCTION:
+		return from == REISSUE_PAID;
+	case REISSUE_SHIPPED:
+	case REISSUE_AT_SCHOOL:
+		return from == REISSUE_IN_PRODUCTION;
+	case REISSUE_COLLECTED:
+		return from == REISSUE_SHIPPED || from == REISSUE_AT_SCHOOL;
+	case REISSUE_REFUNDED:
+		return from == REISSUE_PAID;
+	}
+	return false;
+}
+
+static enum fold_reason apply_card_op(struct student_state *st,
+				      const struct entry *e)
+{
+	const struct entry_body *b = &e->body;
+	struct card_state *c = fold_card(st, b->card);
+
+	if (c == NULL)
+		return FR_UNKNOWN_CARD;
+	if (c->terminal != TERMINAL_NONE)
+		return FR_TERMINAL;
+	switch (e->op) {
+	case OP_CARD_LOST:
+		set_flag(&c->lost, &c->lost_hlc, true, e->hlc);
+		break;
+	case OP_CARD_FOUND:
+		set_flag(&c->lost, &c->lost_hlc, false, e->hlc);
+		break;
+	case OP_CARD_FREEZE:
+		set_flag(&c->frozen, &c->frozen_hlc, true, e->hlc);
+		break;
+	case OP_CARD_UNFREEZE:
+		set_flag(&c->frozen, &c->frozen_hlc, false, e->hlc);
+		break;
+	case OP_CARD_CANCEL:
+		c->terminal = TERMINAL_CANCELLED;
+		break;
+	case OP_CARD_VALIDATE:
+		if (b->through > c->valid_through)
+			c->valid_through = b->through;
+		break;
+	case OP_CARD_REGISTER:
+		if (b->term > c->registered_term)
+			c->registered_term = b->term;
+		break;
+	case OP_REISSUE_UPDATE:
+		if (!reissue_step_ok(c->reissue_state, b->state))
+			return FR_BAD_TRANSITION;
+		c->reissue_state = b->state;
+		c->reissue_hlc = e->hlc;
+		if (b->has & BF(BK_FEE))
+			c->reissue_fee = b->fee;
+		if (b->has & BF(BK_DELIVERY))
+			c->reissue_delivery = b->delivery;
+		if (b->state == REISSUE_REFUNDED)
+			set_flag(&c->lost, &c->lost_hlc, false, e->hlc);
+		break;
+	}
+	return FR_APPLIED;
+}
+
+enum fold_reason fold_apply(const struct fold_env *env, struct student_state *st,
+			    const struct entry *e)
+{
+	struct student_state next;
+	enum fold_reason why;
+
+	if (e->op == OP_NODE_NOTE || e->op == OP_CITY_WATERMARK)
+		return FR_NODE_LEVEL;
+	if (env != NULL && env->authorize != NULL) {
+		why = env->authorize(env->ctx, e, st);
+		if (why != FR_APPLIED)
+			return why;
+	}
+	if (!st->known && e->op != OP_STUDENT_PUT)
+		return FR_UNKNOWN_STUDENT;
+	/* Work on a copy so a refusal half-way leaves `st` as it was. */
+	next = *st;
+	switch (e->op) {
+	case OP_STUDENT_PUT:
+		why = apply_student_put(&next, e);
+		break;
+	case OP_STUDENT_TRANSFER:
+		copy_str(next.school, e->body.school, CN_SCHOOL_MAX);
+		why = FR_APPLIED;
+		break;
+	case OP_CARD_ISSUE:
+		why = apply_issue(&next, e);
+		break;
+	default:
+		why = apply_card_op(&next, e);
+		break;
+	}
+	if (why == FR_APPLIED)
+		*st = next;
+	return why;
+}
+
+/* ---- the stored form ------------------------------------------------- */
+
+#define STATE_FORMAT 1
+
+size_t fold_state_encode(const struct student_state *st, uint8_t *buf,
+			 size_t cap)
+{
+	struct bw w = {buf, 0, cap, false};
+	uint8_t flags = (uint8_t)(st->known | st->has_idd << 1 | st->has_gdd << 2);
+
+	bw_u8(&w, STATE_FORMAT);
+	bw_str(&w, st->edu_id);
+	bw_u8(&w, flags);
+	bw_str(&w, st->name);
+	bw_str(&w, st->school);
+	bw_str(&w, st->class_);
+	bw_u8(&w, st->gender);
+	bw_u8(&w, st->grade);
+	bw_u8(&w, st->stage);
+	bw_uv(&w, st->grad);
+	if (st->has_idd)
+		bw_put(&w, st->idd, CN_KEY_LEN);
+	if (st->has_gdd)
+		bw_put(&w, st->gdd, CN_KEY_LEN);
+	bw_u8(&w, st->ncards);
+	for (int i = 0; i < st->ncards; i++) {
+		const struct card_state *c = &st->cards[i];
+		bw_str(&w, c->card);
+		bw_u8(&w, c->uid_len);
+		bw_put(&w, c->uid, c->uid_len);
+		bw_u8(&w, (uint8_t)(c->kind | c->terminal << 2 | c->lost << 4 |
+				    c->frozen << 5));
+		bw_uv(&w, c->issued_hlc);
+		bw_uv(&w, c->lost_hlc);
+		bw_uv(&w, c->frozen_hlc);
+		bw_uv(&w, c->expires);
+		bw_uv(&w, c->valid_through);
+		bw_uv(&w, c->registered_term);
+		bw_str(&w, c->replaces);
+		bw_str(&w, c->replaced_by);
+		bw_u8(&w, c->reissue_state);
+		if (c->reissue_state != REISSUE_NONE) {
+			bw_u8(&w, c->reissue_delivery);
+			bw_uv(&w, c->reissue_fee);
+			bw_uv(&w, c->reissue_hlc);
+		}
+	}
+	return w.bad ? 0 : w.len;
+}
+
+int fold_state_decode(const uint8_t *buf, size_t len, struct student_state *st)
+{
+	struct br r = {buf, len, 0, false};
+	uint8_t flags;
+
+	memset(st, 0, sizeof *st);
+	if (br_u8(&r) != STATE_FORMAT)
+		return CN_ERR_MALFORMED;
+	br_str(&r, st->edu_id, CN_EDU_ID_MAX);
+	flags = br_u8(&r);
+	st->known = flags & 1;
+	st->has_idd = (flags >> 1) & 1;
+	st->has_gdd = (flags >> 2) & 1;
+	br_str(&r, st->name, CN_NAME_MAX);
+	br_str(&r, st->school, CN_SCHOOL_MAX);
+	br_str(&r, st->class_, CN_CLASS_MAX);
+	st->gender = br_u8(&r);
+	st->grade = br_u8(&r);
+	st->stage = br_u8(&r);
+	st->grad = (uint32_t)br_uv(&r);
+	if (st->has_idd)
+		br_get(&r, st->idd, CN_KEY_LEN);
+	if (st->has_gdd)
+		br_get(&r, st->gdd, CN_KEY_LEN);
+	st->ncards = br_u8(&r);
+	if (st->ncards > CN_CARDS_MAX)
+		return CN_ERR_MALFORMED;
+	for (int i = 0; i < st->ncards && !r.bad; i++) {
+		struct card_state *c = &st->cards[i];
+		uint8_t bits;
+		br_str(&r, c->card, CN_CARD_NO_MAX);
+		c->uid_len = br_u8(&r);
+		if (c->uid_len > CN_UID_MAX)
+			return CN_ERR_MALFORMED;
+		br_get(&r, c->uid, c->uid_len);
+		bits = br_u8(&r);
+		c->kind = bits & 3;
+		c->terminal = (bits >> 2) & 3;
+		c->lost = (bits >> 4) & 1;
+		c->frozen = (bits >> 5) & 1;
+		c->issued_hlc = br_uv(&r);
+		c->lost_hlc = br_uv(&r);
+		c->frozen_hlc = br_uv(&r);
+		c->expires = (uint32_t)br_uv(&r);
+		c->valid_through = (uint32_t)br_uv(&r);
+		c->registered_term = (uint32_t)br_uv(&r);
+		br_str(&r, c->replaces, CN_CARD_NO_MAX);
+		br_str(&r, c->replaced_by, CN_CARD_NO_MAX);
+		c->reissue_state = br_u8(&r);
+		if (c->reissue_state != REISSUE_NONE) {
+			c->reissue_delivery = br_u8(&r);
+			c->reissue_fee = (uint32_t)br_uv(&r);
+			c->reissue_hlc = br_uv(&r);
+		}
+	}
+	return r.bad || r.off != len ? CN_ERR_MALFORMED : CN_OK;
+}
+
+size_t fold_digest_bytes(const struct student_state *st, uint8_t *buf,
+			 size_t cap)
+{
+	/* The stored form holds nothing but the folded state itself, and the
+	 * fold is deterministic, so it serves as the digest's canonical form. */
+	return fold_state_encode(st, buf, cap);
+}

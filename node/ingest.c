@@ -1,0 +1,1053 @@
+/*
+ * ingest.c — the one write path: every entry, authored here or received,
+ * is verified, stored and folded by ingest_txn() inside one LMDB write
+ * transaction.
+ *
+ * Per call: parse every wire entry, sort by (origin, seq), then per origin
+ * walk the hash chain from the stored head; entries are stored only up to
+ * the last entry whose signature verifies (one Ed25519 verification covers
+ * the run through `prev`).  Stored entries go to their student's history:
+ * an entry that sorts after everything applied so far takes the fast path
+ * (fold_apply on the current state); any other marks the history for a
+ * re-fold from its entries.  Touched records are cached and written back in
+ * key order.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "bytes.h"
+#include "hlc.h"
+#include "replica_int.h"
+#include "util.h"
+
+#define CACHE_SLOTS 32768           /* power of two */
+#define CACHE_FLUSH_AT 12000        /* records held before writing back */
+
+struct item {
+	const uint8_t *wire;
+	size_t wlen;
+	const uint8_t *payload;
+	size_t plen;
+	const uint8_t *sig;
+	uint8_t origin[CN_KEY_LEN];
+	uint8_t prev[CN_KEY_LEN];
+	uint8_t hash[CN_KEY_LEN];
+	uint64_t seq;
+	uint64_t hlc;
+};
+
+/* Verdict hook: called for every entry whose effect is (re)decided. */
+struct verdicts {
+	uint32_t self_idx;      /* report refusals of this origin … */
+	bool watch;             /* … when set (authoring) */
+	uint64_t bad_seq;       /* first refused own seq, 0 none */
+	enum fold_reason bad_why;
+};
+
+struct ingest {
+	struct replica *r;
+	MDB_txn *txn;
+	struct ingest_report *rep;
+	struct verdicts *v;
+	struct srec **slots;    /* open addressing on edu_id */
+	struct srec **dirty;    /* the records in the cache, in load order */
+	size_t ndirty;
+	uint64_t hlc_seen;
+	uint64_t own_seen;
+	uint64_t applied_before;
+};
+
+__attribute__((format(printf, 2, 3)))
+static void note(struct ingest_report *rep, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (rep->problem[0] != '\0')
+		return;
+	va_start(ap, fmt);
+	vsnprintf(rep->problem, sizeof rep->problem, fmt, ap);
+	va_end(ap);
+}
+
+static const char *short_hex(const uint8_t *pk, char out[17])
+{
+	util_hex_encode(pk, 8, out);
+	return out;
+}
+
+/* ---- the record cache ------------------------------------------------ */
+
+static uint32_t hash_str(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	while (*s)
+		h = (h ^ (uint8_t)*s++) * 16777619u;
+	return h;
+}
+
+static int cache_get(struct ingest *in, const char *edu_id, struct srec **out)
+{
+	uint32_t i = hash_str(edu_id) & (CACHE_SLOTS - 1);
+	struct srec *rec;
+	int ret;
+
+	while (in->slots[i] != NULL) {
+		if (strcmp(in->slots[i]->st.edu_id, edu_id) == 0) {
+			*out = in->slots[i];
+			return CN_OK;
+		}
+		i = (i + 1) & (CACHE_SLOTS - 1);
+	}
+	rec = calloc(1, sizeof *rec);
+	if (rec == NULL)
+		return CN_ERR_NOMEM;
+	ret = srec_load(in->r, in->txn, edu_id, rec);
+	if (ret == CN_ERR_NOTFOUND) {
+		fold_init(&rec->st, edu_id);
+		ret = CN_OK;
+	}
+	if (ret != CN_OK) {
+		free(rec);
+		return ret;
+	}
+	for (int c = 0; c < rec->st.ncards; c++)
+		if (fold_card_hot(&rec->st.cards[c]))
+			rec->was_hot |= 1u << c;
+	rec->ncards_loaded = rec->st.ncards;
+	rec->nrefs_loaded = rec->nrefs;
+	in->slots[i] = rec;
+	in->dirty[in->ndirty++] = rec;
+	*out = rec;
+	return CN_OK;
+}
+
+static int ref_add(struct srec *rec, uint32_t idx, uint64_t seq)
+{
+	if (rec->nrefs == rec->caprefs) {
+		uint32_t ncap = rec->caprefs ? rec->caprefs * 2 : 4;
+		struct hist_ref *p = realloc(rec->refs, ncap * sizeof *p);
+		if (p == NULL)
+			return CN_ERR_NOMEM;
+		rec->refs = p;
+		rec->caprefs = ncap;
+	}
+	rec->refs[rec->nrefs++] = (struct hist_ref){idx, seq};
+	return CN_OK;
+}
+
+/* ---- verdicts -------------------------------------------------------- */
+
+static int verdict(struct ingest *in, uint32_t idx, uint64_t seq,
+		   const char *key, enum fold_reason why, bool fresh)
+{
+	struct replica *r = in->r;
+	uint8_t k[12], v[1 + CN_EDU_ID_MAX];
+	size_t klen = strlen(key);
+	int ret;
+
+	store_be32(k, idx);
+	store_be64(k + 4, seq);
+	if (in->v && in->v->watch && idx == in->v->self_idx &&
+	    why != FR_APPLIED && in->v->bad_seq == 0) {
+		in->v->bad_seq = seq;
+		in->v->bad_why = why;
+	}
+	if (why == FR_APPLIED) {
+		if (fresh)
+			return CN_OK;
+		ret = store_del(&r->st, in->txn, DB_REFUSED, k, sizeof k, NULL, 0);
+		return ret == CN_ERR_NOTFOUND ? CN_OK : ret;
+	}
+	v[0] = (uint8_t)why;
+	memcpy(v + 1, key, klen);
+	return store_put(&r->st, in->txn, DB_REFUSED, k, sizeof k, v, 1 + klen, 0);
+}
+
+/* ---- folding --------------------------------------------------------- */
+
+/* Was (idx, seq) added to the history by this call? */
+static bool ref_is_new(const struct srec *rec, uint32_t idx, uint64_t seq)
+{
+	for (uint32_t i = rec->nrefs_loaded; i < rec->nrefs; i++)
+		if (rec->refs[i].idx == idx && rec->refs[i].seq == seq)
+			return true;
+	return false;
+}
+
+static int refold(struct ingest *in, struct srec *rec)
+{
+	struct hist_entry *h = NULL;
+	struct student_state st;
+	int n, ret = CN_OK;
+
+	n = history_load(in->r, in->txn, rec, &h);
+	if (n < 0)
+		return n;
+	fold_init(&st, rec->st.edu_id);
+	for (int i = 0; i < n && ret == CN_OK; i++) {
+		enum fold_reason why = fold_apply(&in->r->fenv, &st, &h[i].e);
+		ret = verdict(in, h[i].idx, h[i].e.seq, st.edu_id, why, false);
+		if (ref_is_new(rec, h[i].idx, h[i].e.seq)) {
+			if (why == FR_APPLIED)
+				in->rep->applied++;
+			else
+				in->rep->refused++;
+		}
+	}
+	if (ret == CN_OK) {
+		rec->st = st;
+		if (n > 0) {
+			rec->newest_hlc = h[n - 1].e.hlc;
+			rec->newest_idx = h[n - 1].idx;
+			rec->newest_seq = h[n - 1].e.seq;
+			rec->has_newest = true;
+		}
+		rec->refold = false;
+	}
+	free(h);
+	return ret;
+}
+
+static int apply_one(struct ingest *in, uint32_t idx, const struct entry *e)
+{
+	struct replica *r = in->r;
+	enum fold_reason why;
+	struct srec *rec;
+	int ret;
+
+	if (e->key[0] == '\0') {
+		/* Node-level entries have no history; their verdict is the
+		 * author's authority alone. */
+		why = r->fenv.authorize ?
+		      r->fenv.authorize(r->fenv.ctx, e, NULL) : FR_APPLIED;
+		if (why == FR_APPLIED)
+			in->rep->applied++;
+		else
+			in->rep->refused++;
+		return verdict(in, idx, e->seq, "", why, true);
+	}
+	if ((ret = cache_get(in, e->key, &rec)) != CN_OK)
+		return ret;
+	if ((ret = ref_add(rec, idx, e->seq)) != CN_OK)
+		return ret;
+	rec->dirty = true;
+	if (!rec->refold &&
+	    (!rec->has_newest ||
+	     fold_order_cmp(e->hlc, e->origin, e->seq, rec->newest_hlc,
+			    r->origins[rec->newest_idx].pk, rec->newest_seq) > 0)) {
+		why = fold_apply(&r->fenv, &rec->st, e);
+		rec->newest_hlc = e->hlc;
+		rec->newest_idx = idx;
+		rec->newest_seq = e->seq;
+		rec->has_newest = true;
+		if (why == FR_APPLIED)
+			in->rep->applied++;
+		else
+			in->rep->refused++;
+		return verdict(in, idx, e->seq, e->key, why, true);
+	}
+	/* Late entry: the history is folded again at write-back, and the
+	 * report counts it as applied or refused by that verdict. */
+	rec->refold = true;
+	return CN_OK;
+}
+
+/* ---- write-back ------------------------------------------------------ */
+
+static int cmp_srec(const void *a, const void *b)
+{
+	const struct srec *x = *(struct srec *const *)a;
+	const struct srec *y = *(struct srec *const *)b;
+
+	return strcmp(x->st.edu_id, y->st.edu_id);
+}
+
+static size_t srec_encode(const struct srec *rec, uint8_t *buf, size_t cap)
+{
+	uint8_t state[8192];
+	size_t slen = fold_state_encode(&rec->st, state, sizeof state);
+	struct bw w = {buf, 0, cap, false};
+
+	if (slen == 0)
+		return 0;
+	bw_uv(&w, slen);
+	bw_put(&w, state, slen);
+	bw_uv(&w, rec->newest_hlc);
+	bw_uv(&w, rec->newest_idx);
+	bw_uv(&w, rec->newest_seq);
+	bw_uv(&w, rec->nrefs);
+	for (uint32_t i = 0; i < rec->nrefs; i++) {
+		bw_uv(&w, rec->refs[i].idx);
+		bw_uv(&w, rec->refs[i].seq);
+	}
+	return w.bad ? 0 : w.len;
+}
+
+static int index_put(struct ingest *in, enum store_db db, const void *k,
+		     size_t klen, const char *v)
+{
+	int ret = store_put(&in->r->st, in->txn, db, k, klen, v, strlen(v),
+			    MDB_NODUPDATA);
+
+	return ret == CN_ERR_EXISTS ? CN_OK : ret;
+}
+
+static int write_indexes(struct ingest *in, struct srec *rec, bool all)
+{
+	struct student_state *st = &rec->st;
+	int ret = CN_OK;
+
+	for (int c = 0; c < st->ncards && ret == CN_OK; c++) {
+		struct card_state *cs = &st->cards[c];
+		bool hot = fold_card_hot(cs), was = (rec->was_hot >> c) & 1;
+		if (all || c >= rec->ncards_loaded) {
+			ret = index_put(in, DB_CARD, cs->card, strlen(cs->card),
+					st->edu_id);
+			if (ret == CN_OK)
+				ret = index_put(in, DB_UID, cs->uid, cs->uid_len,
+						cs->card);
+		}
+		if (ret == CN_OK && hot && (all || !was))
+			ret = store_put(&in->r->st, in->txn, DB_HOT, cs->card,
+					strlen(cs->card), st->edu_id,
+					strlen(st->edu_id), 0);
+		else if (ret == CN_OK && !hot && (all || was)) {
+			ret = store_del(&in->r->st, in->txn, DB_HOT, cs->card,
+					strlen(cs->card), NULL, 0);
+			if (ret == CN_ERR_NOTFOUND)
+				ret = CN_OK;
+		}
+	}
+	return ret;
+}
+
+static int flush(struct ingest *in)
+{
+	size_t cap = 1u << 16;
+	uint8_t *buf = malloc(cap);
+	int ret = CN_OK;
+
+	if (buf == NULL)
+		return CN_ERR_NOMEM;
+	qsort(in->dirty, in->ndirty, sizeof *in->dirty, cmp_srec);
+	for (size_t i = 0; i < in->ndirty && ret == CN_OK; i++) {
+		struct srec *rec = in->dirty[i];
+		bool refolded = rec->refold;
+		size_t len;
+		if (!rec->dirty)
+			continue;
+		if (refolded && (ret = refold(in, rec)) != CN_OK)
+			break;
+		while ((len = srec_encode(rec, buf, cap)) == 0 && cap < (64u << 20)) {
+			uint8_t *p = realloc(buf, cap * 2);
+			if (p == NULL) {
+				ret = CN_ERR_NOMEM;
+				break;
+			}
+			buf = p;
+			cap *= 2;
+		}
+		if (ret == CN_OK && len == 0)
+			ret = CN_ERR_TOOBIG;
+		if (ret == CN_OK)
+			ret = store_put(&in->r->st, in->txn, DB_STUDENT,
+					rec->st.edu_id, strlen(rec->st.edu_id),
+					buf, len, 0);
+		if (ret == CN_OK)
+			ret = write_indexes(in, rec, refolded);
+	}
+	for (size_t i = 0; i < in->ndirty; i++) {
+		srec_free(in->dirty[i]);
+		free(in->dirty[i]);
+	}
+	in->ndirty = 0;
+	memset(in->slots, 0, CACHE_SLOTS * sizeof *in->slots);
+	free(buf);
+	return ret;
+}
+
+/* ---- per origin ------------------------------------------------------ */
+
+static int cmp_item(const void *a, const void *b)
+{
+	const struct item *x = a, *y = b;
+	int c = memcmp(x->origin, y->origin, CN_KEY_LEN);
+
+	if (c != 0)
+		return c;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static int fork_evidence(struct ingest *in, uint32_t idx, const struct item *it)
+{
+	struct replica *r = in->r;
+	uint8_t k[12];
+	int ret;
+
+	store_be32(k, idx);
+	store_be64(k + 4, it->seq);
+	ret = store_put(&r->st, in->txn, DB_FORKS, k, sizeof k, it->wire,
+			it->wlen, MDB_NOOVERWRITE);
+	if (ret != CN_OK && ret != CN_ERR_EXISTS)
+		return ret;
+	r->origins[idx].flags |= ORIGIN_FORKED;
+	char hx[17];
+
+	in->rep->forked++;
+	note(in->rep, "fork: origin %s… has two different entries at seq %llu",
+	     short_hex(it->origin, hx), (unsigned long long)it->seq);
+	return origin_save(r, in->txn, idx);
+}
+
+/* Does a verified signature in items[from..to) cover items[from] through
+ * the chain?  Returns the index of the covering signed item or -1. */
+static ssize_t covering_signature(const struct item *it, size_t from, size_t to)
+{
+	for (size_t j = from; j < to; j++) {
+		if (j > from && (it[j].seq != it[j - 1].seq + 1 ||
+				 memcmp(it[j].prev, it[j - 1].hash, CN_KEY_LEN)))
+			return -1;
+		if (it[j].sig != NULL &&
+		    entry_verify(it[j].hash, it[j].sig, it[j].origin) == CN_OK)
+			return (ssize_t)j;
+	}
+	return -1;
+}
+
+static int ingest_origin(struct ingest *in, struct item *it, size_t n)
+{
+	struct replica *r = in->r;
+	struct ingest_report *rep = in->rep;
+	struct origin_rec *o;
+	int64_t found = origin_find(r, it[0].origin);
+	uint32_t idx;
+	size_t i = 0, run, last_ok;
+	char hx[17];
+	bool self;
+	int ret;
+
+	if (found < 0) {
+		if ((ret = origin_add(r, in->txn, it[0].origin, &idx)) != CN_OK)
+			return ret;
+	} else {
+		idx = (uint32_t)found;
+	}
+	o = &r->origins[idx];
+	self = memcmp(it[0].origin, r->info.node, CN_KEY_LEN) == 0;
+	if (o->flags & ORIGIN_FORKED) {
+		rep->held += n;
+		note(rep, "origin %s… has forked: %zu entries held",
+		     short_hex(it[0].origin, hx), n);
+		return CN_OK;
+	}
+	/* Entries at or below the head: duplicates, or evidence of a fork. */
+	for (; i < n && it[i].seq <= o->head; i++) {
+		const uint8_t *wire;
+		size_t wlen;
+		uint8_t held[CN_KEY_LEN];
+		const uint8_t *payload;
+		size_t plen;
+		const uint8_t *sig;
+		size_t used;
+		const char *why;
+		if (i > 0 && it[i].seq == it[i - 1].seq) {
+			rep->duplicate++;
+			continue;
+		}
+		if ((ret = log_get(r, in->txn, idx, it[i].seq, &wire, &wlen)) != CN_OK)
+			return ret;
+		if (entry_wire_decode(wire, wlen, &payload, &plen, &sig, &used, &why))
+			return CN_ERR_STORE;
+		entry_hash(payload, plen, held);
+		if (memcmp(held, it[i].hash, CN_KEY_LEN) == 0) {
+			rep->duplicate++;
+			continue;
+		}
+		/* Different: a fork only if the origin's signature covers it. */
+		if (covering_signature(it, i, n) < 0) {
+			rep->unverified++;
+			continue;
+		}
+		if ((ret = fork_evidence(in, idx, &it[i])) != CN_OK)
+			return ret;
+		rep->held += n - i - 1;
+		return CN_OK;
+	}
+	if (i == n)
+		return CN_OK;
+	if (it[i].seq != o->head + 1) {
+		rep->gap += n - i;
+		note(rep, "gap: origin %s… holds up to seq %llu, the entries start at %llu",
+		     short_hex(it[0].origin, hx), (unsigned long long)o->head,
+		     (unsigned long long)it[i].seq);
+		if (self && it[n - 1].seq > in->own_seen)
+			in->own_seen = it[n - 1].seq;
+		return CN_OK;
+	}
+	if (memcmp(it[i].prev, o->head_hash, CN_KEY_LEN) != 0) {
+		/* The author's entry at `head` is not ours: a fork, if signed. */
+		if (covering_signature(it, i, n) >= 0)
+			return fork_evidence(in, idx, &it[i]);
+		rep->unverified += n - i;
+		note(rep, "origin %s…: entries after seq %llu do not chain to the held log",
+		     short_hex(it[0].origin, hx), (unsigned long long)o->head);
+		return CN_OK;
+	}
+	/* The contiguous chained run, then its last verified signature. */
+	for (run = i + 1; run < n; run++)
+		if (it[run].seq != it[run - 1].seq + 1 ||
+		    memcmp(it[run].prev, it[run - 1].hash, CN_KEY_LEN) != 0)
+			break;
+	last_ok = i;
+	for (size_t j = run; j > i; j--) {
+		if (it[j - 1].sig != NULL &&
+		    entry_verify(it[j - 1].hash, it[j - 1].sig, it[j - 1].origin) == CN_OK) {
+			last_ok = j;
+			break;
+		}
+	}
+	if (last_ok < run || run < n) {
+		rep->unverified += n - last_ok;
+		note(rep, "origin %s…: %zu entries from seq %llu are not covered by a valid signature",
+		     short_hex(it[0].origin, hx), n - last_ok,
+		     (unsigned long long)it[last_ok].seq);
+	}
+	for (size_t j = i; j < last_ok; j++) {
+		uint8_t k[12];
+		struct entry e;
+		const char *why;
+		store_be32(k, idx);
+		store_be64(k + 4, it[j].seq);
+		/* The newest origin's log is the end of the database: its
+		 * entries append in key order. */
+		ret = store_put(&r->st, in->txn, DB_LOG, k, sizeof k, it[j].wire,
+				it[j].wlen, idx + 1 == r->norigins ? MDB_APPEND : 0);
+		if (ret != CN_OK)
+			return ret;
+		if (entry_decode(it[j].payload, it[j].plen, &e, &why) != CN_OK)
+			return CN_ERR_STORE; /* decoded once already */
+		if ((ret = apply_one(in, idx, &e)) != CN_OK)
+			return ret;
+		if (e.hlc > in->hlc_seen)
+			in->hlc_seen = e.hlc;
+		if (in->ndirty >= CACHE_FLUSH_AT && (ret = flush(in)) != CN_OK)
+			return ret;
+	}
+	if (last_ok > i) {
+		o = &r->origins[idx];
+		o->head = it[last_ok - 1].seq;
+		memcpy(o->head_hash, it[last_ok - 1].hash, CN_KEY_LEN);
+		if ((ret = origin_save(r, in->txn, idx)) != CN_OK)
+			return ret;
+	}
+	if (self && it[n - 1].seq > in->own_seen)
+		in->own_seen = it[n - 1].seq;
+	return CN_OK;
+}
+
+/* ---- the entry point inside a transaction ----------------------------- */
+
+/* Drop repeated (origin, seq) from a sorted array: identical copies count as
+ * duplicates; a different entry at the same position cannot both be kept in
+ * one chain, so only the first is considered and the other counted as
+ * unverified (a fork is recognised once the first is stored and the other
+ * arrives again). */
+static size_t dedupe(struct item *it, size_t n, struct ingest_report *rep)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (k > 0 && it[i].seq == it[k - 1].seq &&
+		    memcmp(it[i].origin, it[k - 1].origin, CN_KEY_LEN) == 0) {
+			if (memcmp(it[i].hash, it[k - 1].hash, CN_KEY_LEN) == 0) {
+				rep->duplicate++;
+			} else {
+				rep->unverified++;
+				note(rep, "two different entries at seq %llu of one origin in one batch",
+				     (unsigned long long)it[i].seq);
+			}
+			continue;
+		}
+		it[k++] = it[i];
+	}
+	return k;
+}
+
+static int parse_items(const uint8_t *const *ents, const size_t *lens, size_t n,
+		       struct item *items, size_t *nitems,
+		       struct ingest_report *rep)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct item *it = &items[k];
+		struct entry e;
+		size_t used = 0;
+		const char *why = "malformed";
+		int ret = entry_wire_decode(ents[i], lens[i], &it->payload,
+					    &it->plen, &it->sig, &used, &why);
+		if (ret == CN_OK && used != lens[i]) {
+			ret = CN_ERR_MALFORMED;
+			why = "trailing bytes after the entry";
+		}
+		if (ret == CN_OK)
+			ret = entry_decode(it->payload, it->plen, &e, &why);
+		if (ret != CN_OK) {
+			rep->malformed++;
+			note(rep, "malformed entry: %s", why);
+			continue;
+		}
+		it->wire = ents[i];
+		it->wlen = lens[i];
+		memcpy(it->origin, e.origin, CN_KEY_LEN);
+		memcpy(it->prev, e.prev, CN_KEY_LEN);
+		it->seq = e.seq;
+		it->hlc = e.hlc;
+		entry_hash(it->payload, it->plen, it->hash);
+		k++;
+	}
+	*nitems = k;
+	return CN_OK;
+}
+
+static int ingest_txn(struct replica *r, MDB_txn *txn, const uint8_t *const *ents,
+	       const size_t *lens, size_t n, struct ingest_report *rep,
+	       struct verdicts *v)
+{
+	struct ingest in = {.r = r, .txn = txn, .rep = rep, .v = v};
+	struct item *items = malloc((n ? n : 1) * sizeof *items);
+	size_t nitems = 0, a = 0;
+	uint64_t hlc_last = 0, own_seen = 0;
+	int ret;
+
+	in.slots = calloc(CACHE_SLOTS, sizeof *in.slots);
+	in.dirty = calloc(CACHE_FLUSH_AT + 1, sizeof *in.dirty);
+	if (items == NULL || in.slots == NULL || in.dirty == NULL) {
+		ret = CN_ERR_NOMEM;
+		goto out;
+	}
+	parse_items(ents, lens, n, items, &nitems, rep);
+	qsort(items, nitems, sizeof *items, cmp_item);
+	nitems = dedupe(items, nitems, rep);
+	ret = CN_OK;
+	while (a < nitems && ret == CN_OK) {
+		size_t b = a + 1;
+		while (b < nitems && memcmp(items[b].origin, items[a].origin, CN_KEY_LEN) == 0)
+			b++;
+		ret = ingest_origin(&in, items + a, b - a);
+		a = b;
+	}
+	if (ret == CN_OK)
+		ret = flush(&in);
+	/* The clock adopts what it saw unless it is too far ahead (§4). */
+	if (ret == CN_OK && in.hlc_seen) {
+		bool adopted;
+		meta_get_u64(r, txn, META_HLC, &hlc_last);
+		uint64_t next = hlc_observe(hlc_last, in.hlc_seen, util_now_ms(),
+					    HLC_MAX_SKEW_MS, &adopted);
+		if (next != hlc_last)
+			ret = meta_put_u64(r, txn, META_HLC, next);
+	}
+	if (ret == CN_OK && in.own_seen) {
+		meta_get_u64(r, txn, META_OWN_SEEN, &own_seen);
+		if (in.own_seen > own_seen)
+			ret = meta_put_u64(r, txn, META_OWN_SEEN, in.own_seen);
+	}
+out:
+	if (in.dirty != NULL) {
+		for (size_t i = 0; i < in.ndirty; i++) {
+			srec_free(in.dirty[i]);
+			free(in.dirty[i]);
+		}
+	}
+	free(in.dirty);
+	free(in.slots);
+	free(items);
+	return ret;
+}
+
+/* Run `fn` in a write transaction, replaying it after growing the map when
+ * LMDB reports the map full. */
+static int with_write_txn(struct replica *r,
+			  int (*fn)(struct replica *, MDB_txn *, void *),
+			  void *arg)
+{
+	for (int attempt = 0; attempt < 16; attempt++) {
+		MDB_txn *txn;
+		int ret;
+		if (r->st.rdonly)
+			return CN_ERR_PERM;
+		if ((ret = store_begin(&r->st, true, &txn)) != CN_OK)
+			return ret;
+		ret = origins_load(r, txn);
+		if (ret == CN_OK)
+			ret = fn(r, txn, arg);
+		if (ret == CN_OK)
+			ret = store_commit(&r->st, txn);
+		else
+			mdb_txn_abort(txn);
+		if (r->st.map_full) {
+			/* Nothing was written: grow the map and replay. */
+			r->st.map_full = false;
+			if ((ret = store_grow(&r->st)) != CN_OK)
+				return ret;
+			authority_reload(r, NULL);
+			continue;
+		}
+		if (ret != CN_OK)
+			authority_reload(r, NULL);
+		return ret;
+	}
+	return CN_ERR_TOOBIG;
+}
+
+struct ingest_args {
+	const uint8_t *const *ents;
+	const size_t *lens;
+	size_t n;
+	struct ingest_report *rep;
+};
+
+static int ingest_fn(struct replica *r, MDB_txn *txn, void *arg)
+{
+	struct ingest_args *a = arg;
+
+	memset(a->rep, 0, sizeof *a->rep);
+	return ingest_txn(r, txn, a->ents, a->lens, a->n, a->rep, NULL);
+}
+
+int replica_ingest(struct replica *r, const uint8_t *const *ents,
+		   const size_t *lens, size_t n, struct ingest_report *rep)
+{
+	struct ingest_args a = {ents, lens, n, rep};
+
+	return with_write_txn(r, ingest_fn, &a);
+}
+
+/* ---- authoring ------------------------------------------------------- */
+
+struct author_args {
+	struct entry *ops;
+	size_t n;
+	size_t *bad_index;
+	enum fold_reason *why;
+	int detail; /* CN error of the encoder, for the caller */
+};
+
+static int author_fn(struct replica *r, MDB_txn *txn, void *arg)
+{
+	struct author_args *a = arg;
+	struct ingest_report rep;
+	struct verdicts v = {.watch = true};
+	struct origin_rec *self;
+	uint64_t hlc = 0, own_seen = 0, now = util_now_ms(), unsigned_bytes = 0;
+	uint8_t prev[CN_KEY_LEN];
+	uint8_t *buf = NULL;
+	const uint8_t **ents = NULL;
+	size_t *lens = NULL, *offs = NULL, used = 0, cap = 0;
+	uint32_t idx;
+	int64_t found;
+	int ret;
+
+	found = origin_find(r, r->info.node);
+	if (found < 0) {
+		if ((ret = origin_add(r, txn, r->info.node, &idx)) != CN_OK)
+			return ret;
+	} else {
+		idx = (uint32_t)found;
+	}
+	self = &r->origins[idx];
+	meta_get_u64(r, txn, META_OWN_SEEN, &own_seen);
+	if (own_seen > self->head || (self->flags & ORIGIN_FORKED))
+		return CN_ERR_BEHIND;
+	meta_get_u64(r, txn, META_HLC, &hlc);
+	memcpy(prev, self->head_hash, CN_KEY_LEN);
+	ents = calloc(a->n, sizeof *ents);
+	lens = calloc(a->n, sizeof *lens);
+	offs = calloc(a->n, sizeof *offs);
+	if (ents == NULL || lens == NULL || offs == NULL) {
+		ret = CN_ERR_NOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < a->n; i++) {
+		struct entry *e = &a->ops[i];
+		uint8_t payload[CN_PAYLOAD_MAX], hash[CN_KEY_LEN], sig[CN_SIG_LEN];
+		size_t plen, wlen;
+		const char *why;
+		bool sign;
+		memcpy(e->origin, r->info.node, CN_KEY_LEN);
+		e->seq = self->head + 1 + i;
+		memcpy(e->prev, prev, CN_KEY_LEN);
+		e->hlc = hlc = hlc_next(hlc, now);
+		ret = entry_encode(e, payload, sizeof payload, &plen, &why);
+		if (ret != CN_OK) {
+			*a->bad_index = i;
+			a->detail = ret;
+			goto out;
+		}
+		entry_hash(payload, plen, hash);
+		unsigned_bytes += plen;
+		sign = i + 1 == a->n || e->seq % CN_SIGN_EVERY == 0 ||
+		       unsigned_bytes >= CN_SIGN_BYTES;
+		if (sign) {
+			entry_sign(hash, r->sk, sig);
+			unsigned_bytes = 0;
+		}
+		if (cap - used < plen + 80) {
+			size_t ncap = cap ? cap * 2 : 1u << 16;
+			while (ncap - used < plen + 80)
+				ncap *= 2;
+			uint8_t *p = realloc(buf, ncap);
+			if (p == NULL) {
+				ret = CN_ERR_NOMEM;
+				goto out;
+			}
+			buf = p;
+			cap = ncap;
+		}
+		ret = entry_wire_encode(payload, plen, sign ? sig : NULL,
+					buf + used, cap - used, &wlen);
+		if (ret != CN_OK)
+			goto out;
+		offs[i] = used;
+		lens[i] = wlen;
+		used += wlen;
+		memcpy(prev, hash, CN_KEY_LEN);
+	}
+	for (size_t i = 0; i < a->n; i++)
+		ents[i] = buf + offs[i];
+	memset(&rep, 0, sizeof rep);
+	v.self_idx = idx;
+	ret = ingest_txn(r, txn, ents, lens, a->n, &rep, &v);
+	if (ret == CN_OK && v.bad_seq != 0) {
+		*a->bad_index = (size_t)(v.bad_seq - (r->origins[idx].head - a->n + 1));
+		*a->why = v.bad_why;
+		ret = CN_ERR_REFUSED;
+	} else if (ret == CN_OK && rep.applied + rep.refused != a->n) {
+		ret = CN_ERR_STORE; /* our own entries must all be stored */
+	}
+	if (ret == CN_OK && hlc > 0)
+		ret = meta_put_u64(r, txn, META_HLC, hlc);
+out:
+	free(buf);
+	free(ents);
+	free(lens);
+	free(offs);
+	return ret;
+}
+
+int replica_author(struct replica *r, struct entry *ops, size_t n,
+		   size_t *bad_index, enum fold_reason *why)
+{
+	struct author_args a = {ops, n, bad_index, why, 0};
+	size_t bad = 0;
+	enum fold_reason w = FR_APPLIED;
+	int ret;
+
+	if (bad_index == NULL)
+		a.bad_index = &bad;
+	if (why == NULL)
+		a.why = &w;
+	if (n == 0)
+		return CN_OK;
+	if (!r->has_sk)
+		return CN_ERR_PERM;
+	ret = with_write_txn(r, author_fn, &a);
+	if (ret != CN_OK && a.detail != 0)
+		return a.detail;
+	return ret;
+}
+
+/* ---- certificates and revocations ------------------------------------- */
+
+/* Re-fold every history named by `keys` (edu_ids, may repeat). */
+static int refold_keys(struct replica *r, MDB_txn *txn, char (*keys)[CN_EDU_ID_MAX + 1],
+		       size_t n)
+{
+	struct ingest_report rep;
+	struct ingest in = {.r = r, .txn = txn, .rep = &rep};
+	int ret = CN_OK;
+
+	memset(&rep, 0, sizeof rep);
+	in.slots = calloc(CACHE_SLOTS, sizeof *in.slots);
+	in.dirty = calloc(CACHE_FLUSH_AT + 1, sizeof *in.dirty);
+	if (in.slots == NULL || in.dirty == NULL) {
+		ret = CN_ERR_NOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n && ret == CN_OK; i++) {
+		struct srec *rec;
+		if (keys[i][0] == '\0')
+			continue;
+		ret = cache_get(&in, keys[i], &rec);
+		if (ret == CN_OK) {
+			rec->refold = rec->dirty = true;
+			if (in.ndirty >= CACHE_FLUSH_AT)
+				ret = flush(&in);
+		}
+	}
+	if (ret == CN_OK)
+		ret = flush(&in);
+out:
+	free(in.dirty);
+	free(in.slots);
+	return ret;
+}
+
+struct keylist {
+	char (*k)[CN_EDU_ID_MAX + 1];
+	size_t n, cap;
+};
+
+static int keylist_add(struct keylist *l, const char *key, size_t len)
+{
+	if (len > CN_EDU_ID_MAX)
+		return CN_ERR_STORE;
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 64;
+		void *p = realloc(l->k, ncap * sizeof *l->k);
+		if (p == NULL)
+			return CN_ERR_NOMEM;
+		l->k = p;
+		l->cap = ncap;
+	}
+	memcpy(l->k[l->n], key, len);
+	l->k[l->n++][len] = '\0';
+	return CN_OK;
+}
+
+/* Histories with entries of origin `idx`, seq > after: from the log. */
+static int keys_of_origin(struct replica *r, MDB_txn *txn, uint32_t idx,
+			  uint64_t after, struct keylist *l)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	uint8_t kb[12];
+	int rc, ret = CN_OK;
+
+	store_be32(kb, idx);
+	store_be64(kb + 4, after + 1);
+	k.mv_data = kb;
+	k.mv_size = sizeof kb;
+	if ((rc = mdb_cursor_open(txn, r->st.dbi[DB_LOG], &cur)) != 0)
+		return store_error(&r->st, rc, "cursor");
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && ret == CN_OK;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct entry e;
+		if (k.mv_size != 12 || store_rd32(k.mv_data) != idx)
+			break;
+		if (log_decode(v.mv_data, v.mv_size, &e, NULL) != CN_OK) {
+			ret = CN_ERR_STORE;
+			break;
+		}
+		ret = keylist_add(l, e.key, strlen(e.key));
+	}
+	mdb_cursor_close(cur);
+	return ret;
+}
+
+/* Histories with refused entries of origin `idx`. */
+static int keys_refused(struct replica *r, MDB_txn *txn, uint32_t idx,
+			struct keylist *l)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	uint8_t kb[12];
+	int rc, ret = CN_OK;
+
+	store_be32(kb, idx);
+	store_be64(kb + 4, 0);
+	k.mv_data = kb;
+	k.mv_size = sizeof kb;
+	if ((rc = mdb_cursor_open(txn, r->st.dbi[DB_REFUSED], &cur)) != 0)
+		return store_error(&r->st, rc, "cursor");
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && ret == CN_OK;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size != 12 || store_rd32(k.mv_data) != idx)
+			break;
+		if (v.mv_size < 1)
+			continue;
+		ret = keylist_add(l, (const char *)v.mv_data + 1, v.mv_size - 1);
+	}
+	mdb_cursor_close(cur);
+	return ret;
+}
+
+struct blob_args {
+	const uint8_t *buf;
+	size_t len;
+	const char **why;
+	bool revocation;
+};
+
+static int install_fn(struct replica *r, MDB_txn *txn, void *arg)
+{
+	struct blob_args *a = arg;
+	struct keylist l = {0};
+	uint8_t key[CN_KEY_LEN];
+	const uint8_t *node;
+	struct cert c;
+	struct revocation rv;
+	int64_t idx;
+	int ret;
+
+	if (a->revocation) {
+		ret = authority_revocation_open(a->buf, a->len, r->info.root_pub, &rv, a->why);
+		node = rv.node;
+	} else {
+		ret = authority_cert_open(a->buf, a->len, r->info.root_pub, &c, a->why);
+		node = c.node;
+	}
+	if (ret != CN_OK)
+		return ret;
+	crypto_generichash(key, sizeof key, a->buf, a->len, NULL, 0);
+	ret = store_put(&r->st, txn, a->revocation ? DB_REVS : DB_CERTS, key,
+			sizeof key, a->buf, a->len, MDB_NOOVERWRITE);
+	if (ret != CN_OK)
+		return ret; /* CN_ERR_EXISTS: installed already, nothing to do */
+	ret = a->revocation ? authority_add_revocation(r->auth, &rv) :
+			      authority_add_cert(r->auth, &c);
+	if (ret != CN_OK && ret != CN_ERR_EXISTS)
+		return ret;
+	idx = origin_find(r, node);
+	if (idx < 0)
+		return CN_OK; /* nothing of that node held yet */
+	/* A new certificate can only give effect to refused entries; a
+	 * revocation can only take it from entries above its seq. */
+	ret = a->revocation ?
+	      keys_of_origin(r, txn, (uint32_t)idx, rv.valid_through_seq, &l) :
+	      keys_refused(r, txn, (uint32_t)idx, &l);
+	if (ret == CN_OK)
+		ret = refold_keys(r, txn, l.k, l.n);
+	free(l.k);
+	return ret;
+}
+
+int replica_cert_install(struct replica *r, const uint8_t *buf, size_t len,
+			 const char **why)
+{
+	struct blob_args a = {buf, len, why, false};
+	const char *dummy;
+
+	if (why == NULL)
+		a.why = &dummy;
+	*a.why = NULL;
+	return with_write_txn(r, install_fn, &a);
+}
+
+int replica_revocation_install(struct replica *r, const uint8_t *buf,
+			       size_t len, const char **why)
+{
+	struct blob_args a = {buf, len, why, true};
+	const char *dummy;
+
+	if (why == NULL)
+		a.why = &dummy;
+	*a.why = NULL;
+	return with_write_txn(r, install_fn, &a);
+}

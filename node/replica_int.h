@@ -1,0 +1,118 @@
+/*
+ * replica_int.h — what replica.c (open, queries), ingest.c (the write path)
+ * and datadir.c share.  Not for use outside node/.
+ */
+#ifndef CN_REPLICA_INT_H
+#define CN_REPLICA_INT_H
+
+#include <limits.h>
+
+#include "replica.h"
+#include "store.h"
+
+#define ORIGIN_FORKED 1u
+
+/* An origin as stored in DB_ORIGIN: pk ‖ head u64 ‖ head_hash ‖ flags u8. */
+struct origin_rec {
+	uint8_t pk[CN_KEY_LEN];
+	uint64_t head;
+	uint8_t head_hash[CN_KEY_LEN];
+	uint8_t flags;
+};
+#define ORIGIN_REC_LEN (CN_KEY_LEN + 8 + CN_KEY_LEN + 1)
+
+/* Meta keys. */
+#define META_NAME "name"
+#define META_ROLE "role"
+#define META_SCOPE "scope"
+#define META_PROFILE "profile"
+#define META_TZ "timezone"
+#define META_INSTANCE "instance"
+#define META_HLC "hlc"             /* u64 BE: highest hlc authored/adopted */
+#define META_OWN_SEEN "own_seen"   /* u64 BE: highest own seq seen anywhere */
+#define META_FORMAT "format"
+
+/* Files of a data dir. */
+#define FILE_IDENTITY "identity.key"
+#define FILE_ROOT_PUB "root.pub"
+#define FILE_SECRET "secret"
+
+struct replica {
+	char dir[PATH_MAX];
+	unsigned flags;
+	struct store st;
+	struct replica_info info;
+	uint8_t sk[64];
+	bool has_sk;
+	uint8_t id_key[CN_KEY_LEN];
+	struct authority *auth;
+	struct fold_env fenv;
+	MDB_txn *rtxn;            /* reusable read transaction (reset) */
+	/* origins as of the current transaction, index = origin idx */
+	struct origin_rec *origins;
+	uint32_t norigins, caporigins;
+};
+
+/* A student record of DB_STUDENT: the folded state, the newest entry
+ * applied (for the fast path) and the history refs (origin idx, seq). */
+struct hist_ref {
+	uint32_t idx;
+	uint64_t seq;
+};
+
+struct srec {
+	struct student_state st;
+	uint64_t newest_hlc;
+	uint32_t newest_idx;
+	uint64_t newest_seq;
+	struct hist_ref *refs;
+	uint32_t nrefs, caprefs;
+	uint32_t nrefs_loaded; /* refs held before this call */
+	uint32_t was_hot;   /* bit i: cards[i] was on the hotlist when loaded */
+	uint8_t ncards_loaded;
+	bool refold, dirty, has_newest;
+};
+
+/* Origins. */
+int origins_load(struct replica *r, MDB_txn *txn);
+/* Index of pk, or -1. */
+int64_t origin_find(const struct replica *r, const uint8_t pk[static CN_KEY_LEN]);
+int origin_add(struct replica *r, MDB_txn *txn, const uint8_t pk[static CN_KEY_LEN],
+	       uint32_t *idx);
+int origin_save(struct replica *r, MDB_txn *txn, uint32_t idx);
+
+/* Student records. */
+int srec_decode(const uint8_t *buf, size_t len, struct srec *rec);
+void srec_free(struct srec *rec);
+int srec_load(struct replica *r, MDB_txn *txn, const char *edu_id,
+	      struct srec *rec);
+
+/* Log access inside a transaction: the wire bytes (valid until the txn
+ * ends or writes) of (idx, seq). */
+int log_get(struct replica *r, MDB_txn *txn, uint32_t idx, uint64_t seq,
+	    const uint8_t **wire, size_t *len);
+/* Decode a stored wire entry fully. */
+int log_decode(const uint8_t *wire, size_t len, struct entry *e,
+	       const uint8_t **sig);
+
+/* A history's entries in fold order, decoded (malloc()ed array). */
+struct hist_entry {
+	struct entry e;
+	uint32_t idx;
+	bool signed_;
+};
+int history_load(struct replica *r, MDB_txn *txn, const struct srec *rec,
+		 struct hist_entry **out);
+
+/* Meta helpers. */
+int meta_get_u64(struct replica *r, MDB_txn *txn, const char *key, uint64_t *v);
+int meta_put_u64(struct replica *r, MDB_txn *txn, const char *key, uint64_t v);
+int meta_get_str(struct replica *r, MDB_txn *txn, const char *key, char *out,
+		 size_t cap);
+int meta_put_str(struct replica *r, MDB_txn *txn, const char *key,
+		 const char *v);
+
+/* Reload certificates and revocations from the store into r->auth. */
+int authority_reload(struct replica *r, MDB_txn *txn);
+
+#endif

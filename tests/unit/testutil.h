@@ -1,0 +1,68 @@
+/*
+ * testutil.h — helpers shared by the unit tests: temporary directories under
+ * $CN_TEST_TMP (or /tmp), removed again at exit, and a seeded PRNG.
+ */
+#ifndef CN_TESTUTIL_H
+#define CN_TESTUTIL_H
+
+#include <stdint.h>
+
+/* A fresh empty directory; removed with its contents at exit.  The returned
+ * string lives until exit. */
+const char *tu_tmpdir(const char *tag);
+
+/* xorshift64* — deterministic per seed, never 0. */
+struct tu_rng { uint64_t s; };
+void tu_rng_seed(struct tu_rng *r, uint64_t seed);
+uint64_t tu_rng_next(struct tu_rng *r);
+/* Uniform in [0, n). */
+uint32_t tu_rng_below(struct tu_rng *r, uint32_t n);
+
+#endif
+
+/* ---- deployments of real replicas in temp dirs ---------------------- */
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "replica.h"
+
+struct tu_deploy {
+	uint8_t root_pk[32];
+	uint8_t root_sk[64];
+	uint8_t secret[32];
+};
+
+struct tu_node {
+	char dir[512];
+	struct replica *r;
+	uint8_t id[32];
+	uint8_t sk[64];
+};
+
+void tu_deploy_init(struct tu_deploy *d);
+/* A new node in a fresh data dir; with_cert: install a certificate valid
+ * from 2000 to 2199. */
+void tu_node_init(const struct tu_deploy *d, struct tu_node *n, const char *tag,
+		  uint8_t role, const char *scope, bool with_cert);
+void tu_node_close(struct tu_node *n);
+/* Install a certificate for `id` in n (signed by the deployment root). */
+void tu_cert_install(const struct tu_deploy *d, struct tu_node *n,
+		     const uint8_t id[32], uint8_t role, const char *scope);
+/* Copy every certificate, revocation and entry `from` holds beyond what
+ * `to` holds into `to`; returns the ingest report (summed). */
+struct ingest_report tu_sync(struct tu_node *from, struct tu_node *to);
+/* State digest as a hex string (static buffer per call site: copy it). */
+void tu_digest(struct tu_node *n, char out[65]);
+
+/* Entry templates. */
+void tu_put(struct entry *e, const char *edu, const char *name, const char *school);
+void tu_issue(struct entry *e, const char *edu, const char *card, uint32_t uid);
+void tu_cardop(struct entry *e, uint8_t op, const char *edu, const char *card);
+/* Author one entry, failing the test unless the result is `want`. */
+void tu_author(struct tu_node *n, struct entry *e, int want);
+
+/* Craft a wire entry as node n without the replica: full control over seq,
+ * prev and hlc.  Returns the payload hash in hash_out (may be NULL). */
+size_t tu_craft(const struct tu_node *n, struct entry *e, uint64_t seq,
+		const uint8_t prev[32], uint64_t hlc, bool sign, uint8_t *out,
+		size_t cap, uint8_t hash_out[32]);
