@@ -5,7 +5,7 @@
 
 #include <sodium.h>
 
-#include "cbor.h"
+#include "cbor_rw.h"
 #include "hlc.h"
 
 static const char CERT_DOMAIN[] = "cardnode-cert-v1";

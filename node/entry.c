@@ -14,7 +14,7 @@
 
 #include <sodium.h>
 
-#include "cbor.h"
+#include "cbor_rw.h"
 
 #define ENTRY_FEE_MAX 100000000u /* 1 000 000 yuan, in fen */
 #define ENTRY_GRADE_MAX 12
@@ -359,34 +359,43 @@ static int read_key32(struct cbor_rd *r, uint8_t out[CN_KEY_LEN],
 	return 0;
 }
 
+/* One vv pair; `prev` is the previous key (inside the input) or NULL. */
+static int vv_pair(struct cbor_rd *r, const uint8_t **key, const uint8_t *prev)
+{
+	uint64_t seq;
+	size_t n;
+	int cmp, rc = cbr_bstr(r, key, &n, SIZE_MAX);
+
+	if (rc != 0)
+		return rc;
+	if (n != CN_KEY_LEN)
+		return bad(r, "vv key must be 32 bytes");
+	cmp = prev != NULL ? memcmp(*key, prev, CN_KEY_LEN) : 1;
+	if (cmp <= 0)
+		return bad(r, cmp == 0 ? "duplicate vv key" : "vv keys out of order");
+	rc = cbr_uint(r, &seq);
+	return rc == 0 && seq == 0 ? bad(r, "vv seq must be at least 1") : rc;
+}
+
 /* The watermark's vv map: at most ENTRY_VV_MAX pairs bstr32 → uint ≥ 1,
  * keys strictly ascending.  Moves the cursor only on success. */
 static int vv_scan(struct cbor_rd *r)
 {
 	struct cbor_rd t = *r;
-	uint8_t key[CN_KEY_LEN], prev[CN_KEY_LEN];
-	uint64_t seq;
-	size_t n, i;
+	const uint8_t *key = NULL, *prev = NULL;
+	size_t n;
 	int rc = cbr_map(&t, &n, ENTRY_VV_MAX);
 
-	for (i = 0; rc == 0 && i < n; i++) {
-		rc = read_key32(&t, key, "vv key must be 32 bytes");
-		if (rc == 0 && i > 0 && memcmp(key, prev, CN_KEY_LEN) == 0)
-			rc = bad(&t, "duplicate vv key");
-		if (rc == 0 && i > 0 && memcmp(key, prev, CN_KEY_LEN) < 0)
-			rc = bad(&t, "vv keys out of order");
-		if (rc == 0)
-			rc = cbr_uint(&t, &seq);
-		if (rc == 0 && seq == 0)
-			rc = bad(&t, "vv seq must be at least 1");
-		memcpy(prev, key, CN_KEY_LEN);
-	}
 	if (rc == CN_ERR_TOOBIG)
 		t.why = "vv has more than ENTRY_VV_MAX origins";
-	r->why = t.why;
-	if (rc == 0)
-		r->p = t.p;
-	return rc;
+	for (size_t i = 0; rc == 0 && i < n; i++, prev = key)
+		rc = vv_pair(&t, &key, prev);
+	if (rc != 0) {
+		r->why = t.why;
+		return rc;
+	}
+	r->p = t.p;
+	return 0;
 }
 
 static const char *vv_why(const struct entry_body *b)

@@ -80,7 +80,7 @@ enum reissue_state {
 };
 enum delivery { DELIVERY_NONE = 0, DELIVERY_HOME = 1, DELIVERY_SCHOOL = 2 };
 
-#define ENTRY_VV_MAX 4096 /* origins in one watermark */
+#define ENTRY_VV_MAX 700 /* origins in one watermark (fits CN_PAYLOAD_MAX) */
 
 struct entry_body {
 	uint32_t has; /* BF(BK_*) bits of the fields present */

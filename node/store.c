@@ -51,15 +51,20 @@ int store_error(struct store *s, int rc, const char *what)
 	return CN_ERR_STORE;
 }
 
-static size_t initial_map_size(void)
+/* The map size to start with: 256 MiB, or CARDNODE_MAP_SIZE bytes (tests
+ * use a tiny map to exercise growth). */
+static size_t initial_map_size(bool *forced)
 {
 	const char *env = getenv("CARDNODE_MAP_SIZE");
 
+	*forced = false;
 	if (env != NULL && *env != '\0') {
 		char *end;
 		unsigned long long v = strtoull(env, &end, 10);
-		if (*end == '\0' && v >= 65536)
+		if (*end == '\0' && v >= 32768) {
+			*forced = true;
 			return (size_t)v;
+		}
 	}
 	return (size_t)STORE_MAP_INITIAL;
 }
@@ -71,6 +76,8 @@ int store_open(struct store *s, const char *dir, bool rdonly, bool copy,
 	MDB_txn *txn = NULL;
 	MDB_envinfo info;
 	char path[4096];
+	bool forced;
+	size_t want;
 	int rc;
 
 	memset(s, 0, sizeof *s);
@@ -89,10 +96,12 @@ int store_open(struct store *s, const char *dir, bool rdonly, bool copy,
 	}
 	if ((rc = mdb_env_open(s->env, path, flags, 0600)) != 0)
 		goto fail;
-	/* Start from the size the file already has, at least the default. */
+	/* Start from the size the file already has, at least the default
+	 * (LMDB raises a size below the data in use to what is needed). */
 	mdb_env_info(s->env, &info);
-	if (!s->rdonly && info.me_mapsize < initial_map_size())
-		mdb_env_set_mapsize(s->env, initial_map_size());
+	want = initial_map_size(&forced);
+	if (!s->rdonly && (forced || info.me_mapsize < want))
+		mdb_env_set_mapsize(s->env, want);
 	if ((rc = mdb_txn_begin(s->env, NULL, s->rdonly ? MDB_RDONLY : 0, &txn)) != 0)
 		goto fail;
 	for (int i = 0; i < DB__COUNT; i++) {

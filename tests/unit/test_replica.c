@@ -455,6 +455,37 @@ static void test_behind(void)
 	printf("replica: restored copy refuses to author until caught up ok\n");
 }
 
+/* A store whose map is far too small grows and replays, losing nothing. */
+static void test_map_growth(void)
+{
+	struct tu_node n;
+	struct entry *ops = calloc(500, sizeof *ops);
+	struct replica_counts cnt;
+	uint8_t d[32];
+	char prob[256];
+
+	CHECK(ops != NULL);
+	setenv("CARDNODE_MAP_SIZE", "65536", 1);
+	tu_node_init(&dep, &n, "tinymap", ROLE_CITY, "110000", true);
+	for (int batch = 0; batch < 8; batch++) {
+		size_t bad;
+		enum fold_reason why;
+		for (int i = 0; i < 500; i++) {
+			char edu[16];
+			snprintf(edu, sizeof edu, "M%d", batch * 500 + i);
+			tu_put(&ops[i], edu, "大量学生的名字", SCHOOL_A);
+		}
+		CHECK_EQ(replica_author(n.r, ops, 500, &bad, &why), 0);
+	}
+	CHECK_EQ(replica_verify(n.r, d, &cnt, prob, sizeof prob), 0);
+	CHECK_EQ(cnt.students, 4000);
+	CHECK_EQ(cnt.entries, 4000);
+	unsetenv("CARDNODE_MAP_SIZE");
+	tu_node_close(&n);
+	free(ops);
+	printf("replica: map growth with replay ok\n");
+}
+
 int main(void)
 {
 	setup();
@@ -469,5 +500,6 @@ int main(void)
 	test_deny_wins_tie();
 	test_fork_gap_badsig();
 	test_behind();
+	test_map_growth();
 	return 0;
 }

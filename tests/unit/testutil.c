@@ -6,10 +6,8 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
-#define TU_MAX_DIRS 256
-
-static char *dirs[TU_MAX_DIRS];
-static int ndirs;
+static char **dirs;
+static int ndirs, capdirs;
 
 static void tu_cleanup(void)
 {
@@ -23,6 +21,14 @@ static void tu_cleanup(void)
 		free(dirs[i]);
 	}
 	ndirs = 0;
+	free(dirs);
+	dirs = NULL;
+	capdirs = 0;
+}
+
+void tu_tmpdir_cleanup(void)
+{
+	tu_cleanup();
 }
 
 const char *tu_tmpdir(const char *tag)
@@ -34,9 +40,15 @@ const char *tu_tmpdir(const char *tag)
 		base = "/tmp";
 	mkdir(base, 0700);
 	snprintf(path, sizeof path, "%s/%s.XXXXXX", base, tag);
-	if (mkdtemp(path) == NULL || ndirs == TU_MAX_DIRS) {
-		perror("mkdtemp");
+	if (mkdtemp(path) == NULL) {
+		perror(path);
 		exit(1);
+	}
+	if (ndirs == capdirs) {
+		capdirs = capdirs ? capdirs * 2 : 64;
+		dirs = realloc(dirs, (size_t)capdirs * sizeof *dirs);
+		if (dirs == NULL)
+			exit(1);
 	}
 	if (ndirs == 0)
 		atexit(tu_cleanup);

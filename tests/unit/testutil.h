@@ -10,6 +10,8 @@
 /* A fresh empty directory; removed with its contents at exit.  The returned
  * string lives until exit. */
 const char *tu_tmpdir(const char *tag);
+/* Remove every directory made so far (also done at exit). */
+void tu_tmpdir_cleanup(void);
 
 /* xorshift64* — deterministic per seed, never 0. */
 struct tu_rng { uint64_t s; };

@@ -1,5 +1,5 @@
 /*
- * cbor.h — canonical CBOR (RFC 8949 §4.2) writing and strict reading.
+ * cbor_rw.h — canonical CBOR (RFC 8949 §4.2) writing and strict reading.
  *
  * Writing goes through libcbor's encoding functions, which always choose the
  * shortest form.  Reading is a strict, bounded cursor: it accepts only
@@ -11,8 +11,8 @@
  * ascending order) and when reading (cbr_map_key_next() enforces strictly
  * ascending unsigned-integer keys).
  */
-#ifndef CN_CBOR_H
-#define CN_CBOR_H
+#ifndef CN_CBOR_RW_H
+#define CN_CBOR_RW_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -57,7 +57,7 @@ void cbw_raw(struct cbor_wr *w, const void *p, size_t n);
 
 /* ---- reader ---------------------------------------------------------- */
 
-enum cbor_type {
+enum cbr_type {
 	CBT_UINT, CBT_NEGINT, CBT_BSTR, CBT_TSTR, CBT_ARRAY, CBT_MAP,
 	CBT_FALSE, CBT_TRUE, CBT_NULL, CBT_OTHER, CBT_END
 };
@@ -70,7 +70,7 @@ struct cbor_rd {
 
 void cbr_init(struct cbor_rd *r, const void *buf, size_t len);
 /* Type of the next item without consuming it (CBT_END at end of input). */
-enum cbor_type cbr_peek(const struct cbor_rd *r);
+enum cbr_type cbr_peek(const struct cbor_rd *r);
 
 /* Each returns 0 or CN_ERR_MALFORMED / CN_ERR_TOOBIG with r->why set.  On
  * failure the cursor is left where it was. */

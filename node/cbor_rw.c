@@ -9,16 +9,9 @@
  * with the bytes that remain before any pointer is moved, and no function
  * moves the cursor unless it succeeds.
  */
-/*
- * libcbor first, under a borrowed name: its <cbor/data.h> declares an
- * `enum cbor_type` of its own, which clashes with ours in "cbor.h".  And not
- * <cbor.h>: with -Inode that name finds this project's header.
- */
-#define cbor_type libcbor_cbor_type
-#include <cbor/encoding.h>
-#undef cbor_type
+#include <cbor.h>
 
-#include "cbor.h"
+#include "cbor_rw.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -317,9 +310,9 @@ static int rd_string(struct cbor_rd *r, unsigned mt, struct head *h,
 
 /* ---- reader: typed items --------------------------------------------- */
 
-enum cbor_type cbr_peek(const struct cbor_rd *r)
+enum cbr_type cbr_peek(const struct cbor_rd *r)
 {
-	static const enum cbor_type by_mt[] = {
+	static const enum cbr_type by_mt[] = {
 		CBT_UINT, CBT_NEGINT, CBT_BSTR, CBT_TSTR, CBT_ARRAY, CBT_MAP,
 		CBT_OTHER, CBT_OTHER
 	};
