@@ -485,8 +485,13 @@ static int ingest_origin(struct ingest *in, struct item *it, size_t n)
 		note(rep, "gap: origin %s… holds up to seq %llu, the entries start at %llu",
 		     short_hex(it[0].origin, hx), (unsigned long long)o->head,
 		     (unsigned long long)it[i].seq);
-		if (self && it[n - 1].seq > in->own_seen)
-			in->own_seen = it[n - 1].seq;
+		/* Our own log seen further on elsewhere (a restored copy): only
+		 * a signed entry can say so, or anyone could silence us. */
+		if (self) {
+			ssize_t j = covering_signature(it, i, n);
+			if (j >= 0 && it[j].seq > in->own_seen)
+				in->own_seen = it[j].seq;
+		}
 		return CN_OK;
 	}
 	if (memcmp(it[i].prev, o->head_hash, CN_KEY_LEN) != 0) {
@@ -518,9 +523,24 @@ static int ingest_origin(struct ingest *in, struct item *it, size_t n)
 		     (unsigned long long)it[last_ok].seq);
 	}
 	for (size_t j = i; j < last_ok; j++) {
-		uint8_t k[12];
+		uint8_t k[12], bare[CN_ENTRY_MAX];
 		struct entry e;
 		const char *why;
+		/* An inner signature that does not verify is not the author's:
+		 * the payload is vouched for by the later one, so it is kept
+		 * without the bad signature. */
+		if (it[j].sig != NULL && j + 1 < last_ok &&
+		    entry_verify(it[j].hash, it[j].sig, it[j].origin) != CN_OK) {
+			if ((ret = entry_wire_encode(it[j].payload, it[j].plen, NULL,
+						     bare, sizeof bare, &it[j].wlen)) != CN_OK)
+				return ret;
+			it[j].wire = bare;
+			it[j].sig = NULL;
+			rep->badsig++;
+			note(rep, "origin %s… seq %llu carried a signature that does not "
+			     "verify; kept unsigned, vouched for by a later signature",
+			     short_hex(it[0].origin, hx), (unsigned long long)it[j].seq);
+		}
 		store_be32(k, idx);
 		store_be64(k + 4, it[j].seq);
 		/* The newest origin's log is the end of the database: its

@@ -471,6 +471,7 @@ int replica_open(const char *dir, unsigned flags, struct replica **out,
 		ret = read_hex_file(dir, FILE_IDENTITY, r->sk, sizeof r->sk, true,
 				    err, errlen);
 		r->has_sk = ret == CN_OK;
+		r->info.has_identity = r->has_sk;
 	}
 	if (ret != CN_OK)
 		goto fail;
@@ -617,7 +618,8 @@ int replica_vv(struct replica *r, replica_vv_cb cb, void *ctx)
 	o = malloc((n ? n : 1) * sizeof *o);
 	if (o == NULL)
 		return CN_ERR_NOMEM;
-	memcpy(o, r->origins, n * sizeof *o);
+	if (n > 0)
+		memcpy(o, r->origins, n * sizeof *o);
 	qsort(o, n, sizeof *o, cmp_origin_pk);
 	for (uint32_t i = 0; i < n && ret == 0; i++)
 		if (o[i].head > 0)

@@ -50,6 +50,7 @@ struct replica_info {
 	char timezone[65];
 	uint8_t instance[16];         /* replica-instance id */
 	bool has_cert;                /* a valid certificate is installed */
+	bool has_identity;            /* the identity key is loaded (can sign) */
 };
 void replica_info(const struct replica *r, struct replica_info *out);
 const struct authority *replica_authority(const struct replica *r);
@@ -74,6 +75,8 @@ struct ingest_report {
 	uint64_t malformed;   /* could not be decoded: not stored */
 	uint64_t forked;      /* conflicts with a held entry: kept as evidence */
 	uint64_t held;        /* origin is forked: not stored */
+	uint64_t badsig;      /* stored, but the signature it carried did not
+			       * verify and was dropped (a later one covers it) */
 	char problem[200];    /* the first problem met, for the operator */
 };
 
@@ -118,7 +121,8 @@ int replica_vv(struct replica *r, replica_vv_cb cb, void *ctx);
 uint64_t replica_head(struct replica *r, const uint8_t origin[static CN_KEY_LEN]);
 
 /* Walk the stored wire entries of `origin` with from ≤ seq ≤ to (to = 0:
- * to the head).  The bytes passed to cb are valid only during the call. */
+ * to the head).  The bytes passed to cb are valid only during the call; a
+ * non-zero return from cb stops the walk and is returned. */
 typedef int (*replica_entry_cb)(void *ctx, uint64_t seq, const uint8_t *wire,
 				size_t len);
 int replica_log_walk(struct replica *r, const uint8_t origin[static CN_KEY_LEN],
