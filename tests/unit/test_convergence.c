@@ -3,9 +3,9 @@
  *
  * For each seed: six real replicas (city, district, two schools of the
  * district, a school of another district, a service point) author random
- * operations under skewed clocks and exchange entries in random order, with
- * duplicates, drops (a chain cut before its signature) and certificates that
- * arrive late; one node may be revoked part-way.  After a final full
+ * operations under skewed clocks and exchange entries — directly or through
+ * bundle files — in random order, with duplicates, drops (a chain or a file
+ * cut short) and certificates that arrive late; one node may be revoked part-way.  After a final full
  * exchange every replica must print the same digest, equal to a reference
  * fold computed here from the set of all entries without the store, and
  * replica_verify (re-fold of every history against the stored state) must
@@ -19,7 +19,11 @@
 
 #include <sodium.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "authority.h"
+#include "bundle.h"
 #include "check.h"
 #include "hlc.h"
 #include "replica.h"
@@ -55,6 +59,8 @@ struct world {
 	int64_t skew[NNODES];     /* ms */
 	uint64_t now;             /* ms */
 	int ncards[NSTUDENTS];
+	const char *tmp;          /* for bundle files */
+	unsigned nbundles;
 	uint64_t authored, refused_local;
 };
 
@@ -189,6 +195,36 @@ static void exchange(struct world *w, int src, int dst, bool full)
 		off += k;
 	}
 	batch_free(&x.b);
+}
+
+/* The same through a bundle file: exported since the receiver's vector
+ * with some origins wound back (duplicates), sometimes cut short (drops). */
+static void exchange_bundle(struct world *w, int src, int dst)
+{
+	struct vv since;
+	struct bundle_export_report erep;
+	struct bundle_report rep;
+	struct stat sb;
+	char path[600];
+	int ret;
+
+	vv_init(&since);
+	CHECK_EQ(vv_from_replica(&since, w->n[dst].r), 0);
+	for (size_t i = 0; i < since.n; i++)
+		if (tu_rng_below(&w->rng, 3) == 0)
+			since.v[i].seq = tu_rng_below(&w->rng, (uint32_t)since.v[i].seq + 1);
+	snprintf(path, sizeof path, "%s/b%u.bundle", w->tmp, w->nbundles++);
+	CHECK_EQ(bundle_export(w->n[src].r, path, &since, &erep, NULL, NULL), 0);
+	vv_free(&since);
+	if (tu_rng_below(&w->rng, 4) == 0) {
+		CHECK_EQ(stat(path, &sb), 0);
+		CHECK_EQ(truncate(path, (off_t)tu_rng_below(&w->rng, (uint32_t)sb.st_size)), 0);
+	}
+	ret = bundle_import(w->n[dst].r, path, &rep, NULL, NULL);
+	CHECK(ret == CN_OK || ret == CN_ERR_PARTIAL || ret == CN_ERR_MALFORMED);
+	CHECK_EQ(rep.ingest.malformed, 0);
+	CHECK_EQ(rep.ingest.forked, 0);
+	unlink(path);
 }
 
 /* ---- random authoring ---------------------------------------------------- */
@@ -401,6 +437,7 @@ static void run_seed(uint64_t seed, uint64_t *authored, uint64_t *refused)
 	CHECK(w != NULL);
 	tu_rng_seed(&w->rng, seed);
 	tu_deploy_init(&w->dep);
+	w->tmp = tu_tmpdir("conv-bundles");
 	w->now = 1735689600000ull + tu_rng_below(&w->rng, 1000000); /* 2025 */
 	for (int i = 0; i < NNODES; i++) {
 		char tag[32];
@@ -438,8 +475,10 @@ static void run_seed(uint64_t seed, uint64_t *authored, uint64_t *refused)
 			for (int t = 0; t < 8 && !author_random(w, a); t++)
 				a = (int)tu_rng_below(&w->rng, NNODES);
 		}
-		else if (what < 85 && a != b)
+		else if (what < 65 && a != b)
 			exchange(w, a, b, false);
+		else if (what < 85 && a != b)
+			exchange_bundle(w, a, b);
 		else if (what < 95)
 			give_cert(w, a, b);
 		else if (what < 97 && w->revlen == 0 && a != 0) {
