@@ -1,0 +1,143 @@
+/*
+ * cardctl.c — the admin CLI's entry point: global options and the table of
+ * commands (DESIGN §10).  Each command lives in one cmd_*.c file.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "cli.h"
+#include "commands.h"
+
+#ifndef CARDNODE_VERSION
+#define CARDNODE_VERSION "unknown"
+#endif
+
+static const struct {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *description;
+} commands[] = {
+	{ "root", cmd_root_main, "root init: make the deployment's root key" },
+	{ "secret", cmd_secret_main, "secret init: make the deployment secret" },
+	{ "init", cmd_init_main, "create this node's data directory and identity" },
+	{ "id", cmd_id_main, "show this node's identity" },
+	{ "cert", cmd_cert_main, "issue or install a node certificate" },
+	{ "revoke", cmd_revoke_main, "revoke a node, or install a revocation" },
+	{ "student", cmd_student_main, "put, transfer, show or find a student" },
+	{ "card", cmd_card_main, "issue a card, report it lost/found, freeze, "
+				 "cancel, validate, register, show" },
+	{ "check", cmd_check_main, "the reader's decision for a card or UID" },
+	{ "log", cmd_log_main, "the change log: all, a card, a student, refused" },
+	{ "export", cmd_export_main, "write a bundle for another node" },
+	{ "import", cmd_import_main, "verify and apply a bundle" },
+	{ "merge", cmd_merge_main, "merge another replica's data directory" },
+	{ "diff", cmd_diff_main, "compare with another replica's data directory" },
+	{ "verify", cmd_verify_main, "re-verify every signature and the state" },
+	{ "digest", cmd_digest_main, "the state digest and counts" },
+	{ "hotlist", cmd_hotlist_main, "the blacklist for readers and transit" },
+	{ "status", cmd_status_main, "version vector, forks, refused entries" },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: %s [-d DIR] [--json] <command> [arguments]\n"
+		"       %s --help | --version\n\n"
+		"Administer a cardnode student-card replica.\n\n"
+		"Commands:\n",
+		cli.prog, cli.prog);
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		fprintf(f, "  %-9s %s\n", commands[i].name,
+			commands[i].description);
+	fprintf(f,
+		"\nGlobal options (also accepted after the command):\n"
+		"  -d, --data DIR  the node's data directory (default "
+		"$CARDNODE_DATA,\n"
+		"                  else " CLI_DEFAULT_DATA ")\n"
+		"  --json          print one JSON document on stdout, nothing "
+		"else\n"
+		"  -h, --help      this text; '<command> --help' for a command\n"
+		"  --version       print the version\n"
+		"\nEnvironment: CARDNODE_DATA (data directory), CARDNODE_ACTOR "
+		"(the --actor\n"
+		"recorded in entries; else $USER), CARDNODE_NOW_MS (fixed "
+		"clock, tests).\n"
+		"\nExit codes:\n"
+		"  0  ok (check: accept)\n"
+		"  1  failure (I/O, store, data directory)\n"
+		"  2  usage (bad command line)\n"
+		"  3  not found (check: unknown card or UID)\n"
+		"  4  refused or unauthorized (check: lost, frozen, expired, "
+		"…)\n"
+		"  5  partial (a damaged bundle applied in part; diff: "
+		"replicas differ)\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "json", no_argument, NULL, CLI_OPT_JSON },
+		{ "data", required_argument, NULL, 'd' },
+		{ "version", no_argument, NULL, 'V' },
+		CLI_OPTIONS_END
+	};
+	const char *env;
+	int c;
+
+	env = getenv("CARDNODE_DATA");
+	cli.data_dir = env && *env ? env : CLI_DEFAULT_DATA;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:hd:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			usage(stdout);
+			return CLI_OK;
+		case 'V':
+			printf("%s %s\n", cli.prog, CARDNODE_VERSION);
+			return CLI_OK;
+		case CLI_OPT_JSON:
+			cli.json = true;
+			break;
+		case 'd':
+			if (!*optarg) {
+				cli_err("-d/--data needs a directory");
+				return CLI_USAGE;
+			}
+			cli.data_dir = optarg;
+			break;
+		case ':':
+			cli_err("option '%s' needs a value", argv[optind - 1]);
+			usage(stderr);
+			return CLI_USAGE;
+		default:
+			cli_err("unknown option '%s'", argv[optind - 1]);
+			usage(stderr);
+			return CLI_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return CLI_USAGE;
+	}
+	if (sodium_init() < 0) {
+		cli_err("libsodium failed to initialise");
+		return CLI_FAIL;
+	}
+	if (!strcmp(argv[optind], "help")) {
+		usage(stdout);
+		return CLI_OK;
+	}
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		if (!strcmp(argv[optind], commands[i].name))
+			return commands[i].fn(argc - optind, argv + optind);
+
+	cli_err("'%s' is not a command; '%s --help' lists them", argv[optind],
+		cli.prog);
+	return CLI_USAGE;
+}

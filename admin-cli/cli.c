@@ -1,0 +1,735 @@
+/*
+ * cli.c — helpers shared by the cardctl subcommands (see cli.h).
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "authority.h"
+#include "json.h"
+#include "policy.h"
+#include "util.h"
+
+struct cli_global cli = {
+	.data_dir = NULL,
+	.json = false,
+	.prog = "cardctl",
+};
+
+static const char *actor_opt;
+
+/* ---- messages and options ---------------------------------------------- */
+
+void cli_err(const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fprintf(stderr, "%s: ", cli.prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static void print_cmd(FILE *f, const struct cli_cmd *cmd, bool full)
+{
+	const char *line = cmd->synopsis, *nl;
+	int lead = fprintf(f, "Usage: %s ", cli.prog);
+	int args = lead + (int)strlen(cmd->name) + 1;
+
+	/* Continuation lines go under the command's arguments; a line that
+	 * starts with the program name is an alternative form. */
+	for (bool first = true; *line; first = false) {
+		size_t n;
+
+		while (!first && *line == ' ')
+			line++;
+		nl = strchr(line, '\n');
+		n = nl ? (size_t)(nl - line) : strlen(line);
+		if (!first)
+			fprintf(f, "%*s", strncmp(line, "cardctl ", 8) ? args : 7,
+				"");
+		fprintf(f, "%.*s\n", (int)n, line);
+		line += n + (nl ? 1 : 0);
+	}
+	if (full && cmd->help)
+		fprintf(f, "\n%s", cmd->help);
+}
+
+void cli_help(const struct cli_cmd *cmd)
+{
+	print_cmd(stdout, cmd, true);
+	fputs("\nCommon options: -d/--data DIR (default $CARDNODE_DATA, else "
+	      CLI_DEFAULT_DATA "), --json, --help.\n"
+	      "Exit codes: 0 ok, 1 failure, 2 usage, 3 not found, "
+	      "4 refused, 5 partial.\n",
+	      stdout);
+}
+
+int cli_usage_error(const struct cli_cmd *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fprintf(stderr, "%s %s: ", cli.prog, cmd->name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	print_cmd(stderr, cmd, false);
+	fprintf(stderr, "Try '%s %s --help' for more.\n", cli.prog, cmd->name);
+	return CLI_USAGE;
+}
+
+void cli_getopt_reset(void)
+{
+	optind = 0; /* glibc: full re-initialisation */
+	opterr = 0;
+}
+
+int cli_getopt(const struct cli_cmd *cmd, int argc, char **argv,
+	       const struct option *opts)
+{
+	int c = getopt_long(argc, argv, CLI_SHORTOPTS, opts, NULL);
+	const char *arg = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+
+	if (c == '?') {
+		if (optopt && optopt < 0x100)
+			cli_usage_error(cmd, "unknown option '-%c'", optopt);
+		else
+			cli_usage_error(cmd, "unknown or ambiguous option '%s'",
+					arg);
+		return '?';
+	}
+	if (c == ':') {
+		if (optopt && optopt < 0x100 && arg[0] == '-' && arg[1] != '-')
+			cli_usage_error(cmd, "option '-%c' needs a value",
+					optopt);
+		else
+			cli_usage_error(cmd, "option '%s' needs a value", arg);
+		return '?';
+	}
+	return c;
+}
+
+int cli_opt_common(const struct cli_cmd *cmd, int c)
+{
+	switch (c) {
+	case 'h':
+		cli_help(cmd);
+		return CLI_OK;
+	case CLI_OPT_JSON:
+		cli.json = true;
+		return -1;
+	case 'd':
+		if (!*optarg)
+			return cli_usage_error(cmd, "-d/--data needs a directory");
+		cli.data_dir = optarg;
+		return -1;
+	case CLI_OPT_ACTOR:
+		actor_opt = optarg;
+		return -1;
+	case '?':
+		return CLI_USAGE; /* cli_getopt said why */
+	default:
+		return cli_usage_error(cmd, "option not handled (%d)", c);
+	}
+}
+
+int cli_positional(const struct cli_cmd *cmd, int argc, char **argv,
+		   int min, int max)
+{
+	int n = argc - optind;
+
+	if (n < min) {
+		return cli_usage_error(cmd, "missing argument%s",
+				       min - n > 1 ? "s" : "");
+	}
+	if (n > max)
+		return cli_usage_error(cmd, "unexpected argument '%s'",
+				       argv[optind + max]);
+	return CLI_OK;
+}
+
+int cli_exit_of(int err)
+{
+	switch (err) {
+	case CN_OK:
+		return CLI_OK;
+	case CN_ERR_NOTFOUND:
+		return CLI_NOTFOUND;
+	case CN_ERR_REFUSED:
+	case CN_ERR_BADSIG:
+	case CN_ERR_BEHIND:
+		return CLI_REFUSED;
+	case CN_ERR_PARTIAL:
+		return CLI_PARTIAL;
+	default:
+		return CLI_FAIL;
+	}
+}
+
+/* ---- the replica ------------------------------------------------------- */
+
+static int open_dir(const char *dir, unsigned flags, struct replica **r,
+		    bool own)
+{
+	char err[512] = "";
+	struct replica_info info;
+	int rc;
+
+	*r = NULL;
+	rc = replica_open(dir, flags, r, err, sizeof err);
+	if (rc) {
+		cli_err("cannot open the data directory '%s': %s", dir,
+			err[0] ? err : cn_strerror(rc));
+		if (own && rc == CN_ERR_NOTFOUND && !strstr(err, "init"))
+			fprintf(stderr,
+				"  Give the node's data directory with -d DIR "
+				"or $CARDNODE_DATA,\n"
+				"  or create one with '%s -d DIR init …'.\n",
+				cli.prog);
+		*r = NULL;
+		/* A data dir that is not there is a failure of the command,
+		 * not a "not found" answer to a query. */
+		return rc == CN_ERR_REFUSED || rc == CN_ERR_BADSIG ? CLI_REFUSED
+								     : CLI_FAIL;
+	}
+	if (own) {
+		replica_info(*r, &info);
+		rc = policy_tz_set(info.timezone[0] ? info.timezone
+						    : "Asia/Shanghai");
+		if (rc) {
+			cli_err("the data directory '%s' names the time zone "
+				"'%s', which this system does not know "
+				"(install tzdata)",
+				dir, info.timezone);
+			replica_close(*r);
+			*r = NULL;
+			return CLI_FAIL;
+		}
+	}
+	return CLI_OK;
+}
+
+int cli_open(unsigned flags, struct replica **r)
+{
+	return open_dir(cli.data_dir, flags, r, true);
+}
+
+int cli_open_other(const char *dir, struct replica **r)
+{
+	return open_dir(dir, REPLICA_COPY, r, false);
+}
+
+/* ---- arguments --------------------------------------------------------- */
+
+const char *cli_actor(void)
+{
+	const char *a = actor_opt;
+
+	if (!a || !*a)
+		a = getenv("CARDNODE_ACTOR");
+	if (!a || !*a)
+		a = getenv("USER");
+	if (!a || !*a)
+		a = "cardctl";
+	return a;
+}
+
+int cli_actor_check(const struct cli_cmd *cmd)
+{
+	const char *a = cli_actor();
+
+	if (strlen(a) > CN_ACTOR_MAX)
+		return cli_usage_error(cmd,
+				       "actor '%s' is longer than %d bytes; "
+				       "give a shorter --actor",
+				       a, CN_ACTOR_MAX);
+	for (const unsigned char *p = (const unsigned char *)a; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return cli_usage_error(cmd, "actor contains control "
+						    "characters; give --actor");
+	return CLI_OK;
+}
+
+int cli_parse_date(const struct cli_cmd *cmd, const char *opt,
+		   const char *s, uint32_t *day)
+{
+	if (policy_date_parse(s, day) != 0 || !policy_date_valid(*day))
+		return cli_usage_error(cmd,
+				       "%s '%s' is not a date; write YYYY-MM-DD",
+				       opt, s);
+	return CLI_OK;
+}
+
+int cli_parse_at(const struct cli_cmd *cmd, const char *opt, const char *s,
+		 uint64_t *ms)
+{
+	char date[11];
+	uint32_t day;
+	int hh = 0, mm = 0;
+	size_t n = strlen(s);
+
+	if (n != 10 && n != 16)
+		goto bad;
+	memcpy(date, s, 10);
+	date[10] = '\0';
+	if (policy_date_parse(date, &day) != 0 || !policy_date_valid(day))
+		goto bad;
+	if (n == 16) {
+		const char *t = s + 10;
+
+		if ((t[0] != 'T' && t[0] != ' ') || t[3] != ':')
+			goto bad;
+		for (int i = 1; i < 6; i++)
+			if (i != 3 && (t[i] < '0' || t[i] > '9'))
+				goto bad;
+		hh = (t[1] - '0') * 10 + (t[2] - '0');
+		mm = (t[4] - '0') * 10 + (t[5] - '0');
+		if (hh > 23 || mm > 59)
+			goto bad;
+	}
+	*ms = policy_local_ms(day, hh, mm);
+	return CLI_OK;
+bad:
+	return cli_usage_error(cmd,
+			       "%s '%s' is not a time; write YYYY-MM-DD or "
+			       "YYYY-MM-DDTHH:MM (local time)",
+			       opt, s);
+}
+
+int cli_parse_uint(const struct cli_cmd *cmd, const char *opt,
+		   const char *s, uint64_t min, uint64_t max, uint64_t *v)
+{
+	char *end;
+	unsigned long long x;
+
+	if (!*s || *s < '0' || *s > '9')
+		goto bad;
+	errno = 0;
+	x = strtoull(s, &end, 10);
+	if (errno || *end || x < min || x > max)
+		goto bad;
+	*v = x;
+	return CLI_OK;
+bad:
+	return cli_usage_error(cmd,
+			       "%s '%s' is not a number from %" PRIu64
+			       " to %" PRIu64,
+			       opt, s, min, max);
+}
+
+int cli_parse_key(const struct cli_cmd *cmd, const char *opt,
+		  const char *s, uint8_t out[static CN_KEY_LEN])
+{
+	if (strlen(s) != 2 * CN_KEY_LEN ||
+	    util_hex_decode(s, out, CN_KEY_LEN) != 0)
+		return cli_usage_error(cmd,
+				       "%s '%s' is not a key; give the 64 hex "
+				       "digits that 'cardctl id' or 'root init' "
+				       "printed",
+				       opt, s);
+	return CLI_OK;
+}
+
+int cli_parse_uid(const struct cli_cmd *cmd, const char *opt,
+		  const char *s, uint8_t uid[static CN_UID_MAX],
+		  uint8_t *len)
+{
+	char hex[2 * CN_UID_MAX + 1];
+	size_t n = 0;
+
+	for (const char *p = s; *p; p++) {
+		if (*p == ':' || *p == '-' || *p == ' ')
+			continue;
+		if (n == sizeof hex - 1)
+			goto bad;
+		hex[n++] = *p;
+	}
+	hex[n] = '\0';
+	if (n % 2 || !entry_uid_len_valid(n / 2) ||
+	    util_hex_decode(hex, uid, n / 2) != 0)
+		goto bad;
+	*len = (uint8_t)(n / 2);
+	return CLI_OK;
+bad:
+	return cli_usage_error(cmd,
+			       "%s '%s' is not a chip UID; give 4, 7 or 10 "
+			       "bytes in hex (e.g. 04A1B2C3)",
+			       opt, s);
+}
+
+int cli_check_card_no(const struct cli_cmd *cmd, const char *s)
+{
+	if (!entry_card_no_valid(s))
+		return cli_usage_error(cmd,
+				       "card number '%s' is not valid: 1-%d "
+				       "characters of 0-9 and A-Z",
+				       s, CN_CARD_NO_MAX);
+	return CLI_OK;
+}
+
+int cli_check_edu_id(const struct cli_cmd *cmd, const char *s)
+{
+	if (!entry_edu_id_valid(s))
+		return cli_usage_error(cmd,
+				       "education ID '%s' is not valid: 1-%d "
+				       "characters of 0-9, A-Z, a-z and '-'",
+				       s, CN_EDU_ID_MAX);
+	return CLI_OK;
+}
+
+int cli_check_school(const struct cli_cmd *cmd, const char *opt,
+		     const char *s)
+{
+	if (!entry_school_valid(s))
+		return cli_usage_error(cmd,
+				       "%s '%s' is not a school code; write "
+				       "DDDDDD-NNNN (district code, school "
+				       "number), e.g. 110105-0001",
+				       opt, s);
+	return CLI_OK;
+}
+
+static bool utf8_ok(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p) {
+		unsigned c = *p;
+		int len;
+		unsigned cp;
+
+		if (c < 0x80) {
+			if (c < 0x20 || c == 0x7f)
+				return false;
+			p++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf) {
+			len = 2;
+			cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			len = 3;
+			cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			len = 4;
+			cp = c & 0x07;
+		} else {
+			return false;
+		}
+		for (int i = 1; i < len; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (p[i] & 0x3f);
+		}
+		if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+		    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+			return false;
+		p += len;
+	}
+	return true;
+}
+
+int cli_check_text(const struct cli_cmd *cmd, const char *opt,
+		   const char *s, size_t max)
+{
+	if (!*s)
+		return cli_usage_error(cmd, "%s must not be empty", opt);
+	if (strlen(s) > max)
+		return cli_usage_error(cmd, "%s '%s' is longer than %zu bytes",
+				       opt, s, max);
+	if (!utf8_ok(s))
+		return cli_usage_error(cmd,
+				       "%s '%s' is not UTF-8 text without "
+				       "control characters",
+				       opt, s);
+	return CLI_OK;
+}
+
+uint32_t cli_today(void)
+{
+	return policy_local_date(util_now_ms(), NULL);
+}
+
+/* ---- output ------------------------------------------------------------ */
+
+static char *rot_buf(void)
+{
+	static char bufs[4][2 * 64 + 1];
+	static unsigned i;
+
+	return bufs[i++ % 4];
+}
+
+const char *cli_hex(const uint8_t *p, size_t n)
+{
+	char *b = rot_buf();
+
+	if (n > 64)
+		n = 64;
+	util_hex_encode(p, n, b);
+	return b;
+}
+
+const char *cli_date(uint32_t day)
+{
+	char *b = rot_buf();
+
+	if (!day) {
+		b[0] = '\0';
+		return b;
+	}
+	policy_date_format(day, b);
+	return b;
+}
+
+const char *cli_time(uint64_t ms)
+{
+	char *b = rot_buf();
+	char date[11];
+	int minute = 0;
+	uint32_t day = policy_local_date(ms, &minute);
+
+	policy_date_format(day, date);
+	/* Local offsets are whole minutes: seconds come from UTC. */
+	snprintf(b, 2 * 64 + 1, "%s %02d:%02d:%02d", date, minute / 60,
+		 minute % 60, (int)((ms / 1000) % 60));
+	return b;
+}
+
+const char *cli_month(uint32_t month)
+{
+	char *b = rot_buf();
+
+	if (!month)
+		b[0] = '\0';
+	else
+		snprintf(b, 2 * 64 + 1, "%04u-%02u", month / 100, month % 100);
+	return b;
+}
+
+const char *cli_kind_name(uint8_t kind)
+{
+	return kind == KIND_TEMPORARY ? "temporary" : "regular";
+}
+
+const char *cli_stage_name(uint8_t stage)
+{
+	switch (stage) {
+	case STAGE_PRIMARY: return "primary";
+	case STAGE_JUNIOR: return "junior";
+	case STAGE_SENIOR: return "senior";
+	default: return "";
+	}
+}
+
+const char *cli_gender_name(uint8_t gender)
+{
+	switch (gender) {
+	case GENDER_MALE: return "male";
+	case GENDER_FEMALE: return "female";
+	default: return "";
+	}
+}
+
+const char *cli_reissue_name(uint8_t state)
+{
+	static const char *const names[] = {
+		[REISSUE_NONE] = "",
+		[REISSUE_REQUESTED] = "requested",
+		[REISSUE_PAID] = "paid",
+		[REISSUE_IN_PRODUCTION] = "in_production",
+		[REISSUE_SHIPPED] = "shipped",
+		[REISSUE_AT_SCHOOL] = "at_school",
+		[REISSUE_COLLECTED] = "collected",
+		[REISSUE_REFUNDED] = "refunded",
+	};
+
+	if (state >= sizeof names / sizeof names[0])
+		return "invalid";
+	return names[state];
+}
+
+static uint32_t issued_date(const struct card_state *c)
+{
+	return c->issued_hlc ? policy_local_date(c->issued_hlc >> 16, NULL) : 0;
+}
+
+void cli_json_card(const struct student_state *st, const struct card_state *c)
+{
+	json_object_begin();
+	json_kv_str("card", c->card);
+	json_kv_str("student", st->edu_id);
+	json_kv_hex("uid", c->uid, c->uid_len);
+	json_kv_str("status", fold_card_status(c));
+	json_kv_bool("lost", c->lost);
+	json_kv_bool("frozen", c->frozen);
+	json_kv_str("kind", cli_kind_name(c->kind));
+	json_kv_str_or_null("valid_through", cli_month(c->valid_through));
+	json_key("registered_term");
+	if (c->registered_term)
+		json_uint(c->registered_term);
+	else
+		json_null();
+	json_kv_str_or_null("expires", cli_date(c->expires));
+	json_kv_str_or_null("issued", cli_date(issued_date(c)));
+	json_kv_str_or_null("replaces", c->replaces);
+	json_kv_str_or_null("replaced_by", c->replaced_by);
+	json_kv_str_or_null("school", st->school);
+	json_kv_str_or_null("reissue", cli_reissue_name(c->reissue_state));
+	json_object_end();
+}
+
+void cli_text_card(const struct student_state *st, const struct card_state *c,
+		   int indent)
+{
+#define LINE(label, fmt, ...) \
+	printf("%*s%-16s" fmt "\n", indent, "", label, __VA_ARGS__)
+	LINE("card", "%s", c->card);
+	LINE("student", "%s", st->edu_id);
+	LINE("school", "%s", st->school[0] ? st->school : "-");
+	LINE("uid", "%s", cli_hex(c->uid, c->uid_len));
+	LINE("status", "%s", fold_card_status(c));
+	LINE("lost", "%s", c->lost ? "yes" : "no");
+	LINE("frozen", "%s", c->frozen ? "yes" : "no");
+	LINE("kind", "%s", cli_kind_name(c->kind));
+	LINE("valid through", "%s",
+	     c->valid_through ? cli_month(c->valid_through) : "-");
+	if (c->registered_term)
+		LINE("registered term", "%" PRIu32, c->registered_term);
+	else
+		LINE("registered term", "%s", "-");
+	LINE("expires", "%s", c->expires ? cli_date(c->expires) : "-");
+	LINE("issued", "%s", c->issued_hlc ? cli_date(issued_date(c)) : "-");
+	if (c->replaces[0])
+		LINE("replaces", "%s", c->replaces);
+	if (c->replaced_by[0])
+		LINE("replaced by", "%s", c->replaced_by);
+	if (c->reissue_state)
+		LINE("reissue", "%s", cli_reissue_name(c->reissue_state));
+#undef LINE
+}
+
+int cli_author(struct replica *r, struct entry *e)
+{
+	size_t bad = 0;
+	enum fold_reason why = FR_APPLIED;
+	const char *opname = entry_op_name(e->op);
+	int rc;
+
+	if (!opname)
+		opname = "?";
+	rc = replica_author(r, e, 1, &bad, &why);
+	switch (rc) {
+	case CN_OK:
+		break;
+	case CN_ERR_REFUSED:
+		cli_err("refused: %s %s%s%s: %s (%s)", opname, e->key,
+			e->body.card[0] ? " card " : "", e->body.card,
+			fold_reason_text(why), fold_reason_name(why));
+		return CLI_REFUSED;
+	case CN_ERR_BEHIND:
+		cli_err("refused: this node's own log is behind a copy of it "
+			"seen elsewhere (was the data directory restored from "
+			"an old backup?).  Writing now would fork the log, so "
+			"this node must not author entries; re-key it with a "
+			"new 'cardctl init' and certificate.");
+		return CLI_REFUSED;
+	case CN_ERR_MALFORMED:
+	case CN_ERR_TOOBIG:
+	case CN_ERR_INVAL:
+		cli_err("cannot write %s %s: %s", opname, e->key,
+			cn_strerror(rc));
+		return CLI_USAGE;
+	default:
+		cli_err("cannot write %s %s: %s (%s)", opname, e->key,
+			cn_strerror(rc), replica_last_error(r));
+		return cli_exit_of(rc);
+	}
+
+	if (cli.json) {
+		json_object_begin();
+		json_kv_str("op", opname);
+		json_kv_str("key", e->key);
+		json_kv_str_or_null("card", e->body.card);
+		json_kv_hex("origin", e->origin, CN_KEY_LEN);
+		json_kv_uint("seq", e->seq);
+		json_kv_uint("hlc", e->hlc);
+		json_kv_str("actor", e->actor);
+		json_object_end();
+		return json_end() ? CLI_FAIL : CLI_OK;
+	}
+	printf("%s %s%s%s: written as %s #%" PRIu64 "\n", opname, e->key,
+	       e->body.card[0] ? ", card " : "", e->body.card,
+	       cli_hex(e->origin, 4), e->seq);
+	return CLI_OK;
+}
+
+/* ---- progress ---------------------------------------------------------- */
+
+static bool progress_shown;
+
+void cli_progress(void *ctx, uint64_t done, uint64_t total)
+{
+	(void)ctx;
+	if (!isatty(STDERR_FILENO))
+		return;
+	if (total)
+		fprintf(stderr, "\r  %" PRIu64 " / %" PRIu64 " entries", done,
+			total);
+	else
+		fprintf(stderr, "\r  %" PRIu64 " entries", done);
+	progress_shown = true;
+}
+
+void cli_progress_end(void)
+{
+	if (progress_shown) {
+		fputc('\n', stderr);
+		progress_shown = false;
+	}
+}
+
+/* ---- command groups ---------------------------------------------------- */
+
+static void list_subs(FILE *f, const char *group, const struct cli_sub *subs,
+		      size_t n)
+{
+	fprintf(f, "Usage: %s [-d DIR] [--json] %s <subcommand> [options]\n\n"
+		   "Subcommands:\n",
+		cli.prog, group);
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "  %-12s %s\n", subs[i].name, subs[i].description);
+	fprintf(f, "\n'%s %s <subcommand> --help' shows its options.\n",
+		cli.prog, group);
+}
+
+int cli_dispatch(const char *group, const struct cli_sub *subs, size_t n,
+		 int argc, char **argv)
+{
+	if (argc < 2) {
+		cli_err("'%s' needs a subcommand", group);
+		list_subs(stderr, group, subs, n);
+		return CLI_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+	    !strcmp(argv[1], "help")) {
+		list_subs(stdout, group, subs, n);
+		return CLI_OK;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(argv[1], subs[i].name))
+			return subs[i].fn(argc - 1, argv + 1);
+	cli_err("'%s %s' is not a command", group, argv[1]);
+	list_subs(stderr, group, subs, n);
+	return CLI_USAGE;
+}

@@ -1,0 +1,204 @@
+/*
+ * cli.h — what every cardctl subcommand shares: global options, option
+ * parsing, opening the replica, exit codes, dates, hex, the actor.
+ *
+ * Exit codes (the one place they are defined; `cardctl --help` repeats
+ * them, scripts depend on them):
+ *
+ *   0  ok          the command did what it was asked
+ *                  (check: the card is accepted)
+ *   1  failure     I/O, store, crypto or data-dir problem; see stderr
+ *   2  usage       bad command line: unknown command or option, missing or
+ *                  malformed argument
+ *   3  not found   no such student, card, file or data dir entry
+ *                  (check: the card or UID is unknown)
+ *   4  refused     the authority or the fold refuses the change, a
+ *                  signature does not verify, the node is behind its own
+ *                  log (check: any rejection — lost, frozen, expired …)
+ *   5  partial     some of the work was done, not all (import/merge of a
+ *                  damaged bundle; diff: the replicas differ)
+ */
+#ifndef CARDCTL_CLI_H
+#define CARDCTL_CLI_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cn.h"
+#include "entry.h"
+#include "fold.h"
+#include "replica.h"
+
+enum cli_exit {
+	CLI_OK = 0,
+	CLI_FAIL = 1,
+	CLI_USAGE = 2,
+	CLI_NOTFOUND = 3,
+	CLI_REFUSED = 4,
+	CLI_PARTIAL = 5,
+};
+
+#define CLI_DEFAULT_DATA "/var/lib/cardnode"
+
+/* Global options, set by main() and by the common options every
+ * subcommand also accepts after its name. */
+struct cli_global {
+	const char *data_dir; /* -d / --data, $CARDNODE_DATA, default */
+	bool json;            /* --json */
+	const char *prog;     /* "cardctl" */
+};
+extern struct cli_global cli;
+
+/* One command or subcommand: its name as typed ("card issue"), its
+ * synopsis lines and a longer help text (both printed by --help). */
+struct cli_cmd {
+	const char *name;
+	const char *synopsis;
+	const char *help;
+};
+
+/* Values getopt_long returns for the long-only options shared by every
+ * subcommand (short options use their letters). */
+enum {
+	CLI_OPT_JSON = 0x100,
+	CLI_OPT_DATA,
+	CLI_OPT_ACTOR,
+	CLI_OPT_FIRST_LOCAL = 0x200, /* subcommands number theirs from here */
+};
+
+/* Append to every subcommand's option table. */
+#define CLI_COMMON_OPTIONS                                              \
+	{ "help", no_argument, NULL, 'h' },                             \
+	{ "json", no_argument, NULL, CLI_OPT_JSON },                    \
+	{ "data", required_argument, NULL, 'd' }
+/* … and, for commands that author entries: */
+#define CLI_ACTOR_OPTION { "actor", required_argument, NULL, CLI_OPT_ACTOR }
+#define CLI_OPTIONS_END { NULL, 0, NULL, 0 }
+/* The short options of CLI_COMMON_OPTIONS, for getopt's optstring. */
+#define CLI_SHORTOPTS ":hd:"
+
+/* Start parsing a subcommand's argv (argv[0] is its name). */
+void cli_getopt_reset(void);
+/* getopt_long with cardctl's messages: returns the option value, -1 at the
+ * end.  Errors (unknown option, missing value) are reported on stderr
+ * naming the option and returned as '?'. */
+int cli_getopt(const struct cli_cmd *cmd, int argc, char **argv,
+	       const struct option *opts);
+/*
+ * Handles an option returned by cli_getopt that the subcommand does not
+ * know itself: the common ones (--help, --json, -d, --actor) and errors.
+ * Returns -1 when parsing goes on, otherwise the exit code the subcommand
+ * returns at once (0 after --help, CLI_USAGE after an error).
+ */
+int cli_opt_common(const struct cli_cmd *cmd, int c);
+
+/* Print the synopsis (and help) to stdout for --help. */
+void cli_help(const struct cli_cmd *cmd);
+/* Report a usage error: "cardctl NAME: <message>" and the synopsis, to
+ * stderr.  Returns CLI_USAGE. */
+int cli_usage_error(const struct cli_cmd *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Check the number of positional arguments left after options. */
+int cli_positional(const struct cli_cmd *cmd, int argc, char **argv,
+		   int min, int max);
+
+/* Messages to stderr prefixed with "cardctl: ". */
+void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Map a core error to an exit code (0 → 0, NOTFOUND → 3, REFUSED/BADSIG/
+ * BEHIND → 4, PARTIAL → 5, anything else → 1). */
+int cli_exit_of(int err);
+
+/* ---- the replica ------------------------------------------------------ */
+
+/* Open the data dir of -d / $CARDNODE_DATA with `flags` and set the
+ * process time zone to the replica's.  On failure prints why and what to
+ * do, and returns the exit code (*r NULL). */
+int cli_open(unsigned flags, struct replica **r);
+/* Open another replica's data dir (REPLICA_COPY) given on the command
+ * line. */
+int cli_open_other(const char *dir, struct replica **r);
+
+/* ---- arguments --------------------------------------------------------- */
+
+/* The operator recorded in entries: --actor, else $CARDNODE_ACTOR, else
+ * $USER, else "cardctl".  Set by cli_opt_common. */
+const char *cli_actor(void);
+/* Validate the actor now (length, UTF-8): 0 or a usage error. */
+int cli_actor_check(const struct cli_cmd *cmd);
+
+/* "YYYY-MM-DD" into *day; on error prints a usage message naming `opt`
+ * and returns CLI_USAGE. */
+int cli_parse_date(const struct cli_cmd *cmd, const char *opt,
+		   const char *s, uint32_t *day);
+/* "YYYY-MM-DD[THH:MM]" in local time into ms since the epoch. */
+int cli_parse_at(const struct cli_cmd *cmd, const char *opt, const char *s,
+		 uint64_t *ms);
+/* An unsigned decimal in [min, max]. */
+int cli_parse_uint(const struct cli_cmd *cmd, const char *opt,
+		   const char *s, uint64_t min, uint64_t max, uint64_t *v);
+/* Exactly `n` bytes as 2n hex digits. */
+int cli_parse_key(const struct cli_cmd *cmd, const char *opt,
+		  const char *s, uint8_t out[static CN_KEY_LEN]);
+/* A chip UID: 4, 7 or 10 bytes in hex (colons allowed between bytes). */
+int cli_parse_uid(const struct cli_cmd *cmd, const char *opt,
+		  const char *s, uint8_t uid[static CN_UID_MAX],
+		  uint8_t *len);
+int cli_check_card_no(const struct cli_cmd *cmd, const char *s);
+int cli_check_edu_id(const struct cli_cmd *cmd, const char *s);
+int cli_check_school(const struct cli_cmd *cmd, const char *opt,
+		     const char *s);
+/* A UTF-8 text option of at most `max` bytes, non-empty. */
+int cli_check_text(const struct cli_cmd *cmd, const char *opt,
+		   const char *s, size_t max);
+
+/* Today's local date (YYYYMMDD) by util_now_ms(). */
+uint32_t cli_today(void);
+
+/* ---- output ------------------------------------------------------------ */
+
+/* Hex of n bytes into a static buffer (at most 64 bytes in; two calls
+ * may be alive at once in one printf: it rotates among 4 buffers). */
+const char *cli_hex(const uint8_t *p, size_t n);
+/* "YYYY-MM-DD" of YYYYMMDD into a rotating static buffer; "" for 0. */
+const char *cli_date(uint32_t day);
+/* "YYYY-MM-DD HH:MM:SS" local time of ms since the epoch. */
+const char *cli_time(uint64_t ms);
+/* "YYYY-MM" of YYYYMM; "" for 0. */
+const char *cli_month(uint32_t month);
+/* Name tables. */
+const char *cli_kind_name(uint8_t kind);
+const char *cli_stage_name(uint8_t stage);
+const char *cli_gender_name(uint8_t gender);
+const char *cli_reissue_name(uint8_t state);
+
+/* A card (and the student holding it) as a JSON object value. */
+void cli_json_card(const struct student_state *st, const struct card_state *c);
+/* … and as aligned text lines, each indented by `indent` spaces. */
+void cli_text_card(const struct student_state *st, const struct card_state *c,
+		   int indent);
+
+/* Author one entry with error reporting: on success prints what was
+ * written (text or JSON) and returns 0; otherwise prints why and returns
+ * the exit code (4 for refusals and a node behind its own log). */
+int cli_author(struct replica *r, struct entry *e);
+
+/* ---- command groups ("card issue", "cert install" …) --------------------- */
+
+struct cli_sub {
+	const char *name;
+	int (*fn)(int argc, char **argv); /* argv[0] is the subcommand */
+	const char *description;
+};
+/* Run argv[1] of group `group` (argv[0]) from `subs`: a missing or unknown
+ * subcommand is a usage error listing them; "--help" lists them on stdout. */
+int cli_dispatch(const char *group, const struct cli_sub *subs, size_t n,
+		 int argc, char **argv);
+
+/* Progress on stderr, only when stderr is a terminal (bundle_progress_fn). */
+void cli_progress(void *ctx, uint64_t done, uint64_t total);
+void cli_progress_end(void);
+
+#endif

@@ -1,0 +1,460 @@
+/*
+ * cmd_card.c — card issue / lost / found / freeze / unfreeze / cancel /
+ * validate / register / show (DESIGN §3, §4, §6).
+ *
+ * Every card operation is keyed by the student holding the card, so each
+ * command first finds that student in the local replica.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "json.h"
+#include "policy.h"
+#include "replica.h"
+
+#define COMMON_OR_RETURN(cmd, c)                                        \
+	do {                                                            \
+		int r_ = cli_opt_common(cmd, c);                        \
+		if (r_ >= 0)                                            \
+			return r_;                                      \
+	} while (0)
+
+/* The student holding `card` into *st: 0, or an exit code after saying
+ * why. */
+static int find_card(struct replica *r, const char *card,
+		     struct student_state *st, int *idx)
+{
+	int rc = replica_card(r, card, st, idx);
+
+	if (rc == CN_ERR_NOTFOUND) {
+		cli_err("unknown card '%s': no student here holds it", card);
+		return CLI_NOTFOUND;
+	}
+	if (rc) {
+		cli_err("cannot look up card '%s': %s", card, cn_strerror(rc));
+		return cli_exit_of(rc);
+	}
+	if (*idx < 0 || *idx >= st->ncards || *idx >= CN_CARDS_MAX) {
+		cli_err("card '%s': the store returned a bad card index", card);
+		return CLI_FAIL;
+	}
+	return CLI_OK;
+}
+
+/* ---- card issue -------------------------------------------------------- */
+
+static const struct cli_cmd issue_cmd = {
+	"card issue",
+	"card issue CARD --student EDU_ID --uid HEX [--kind regular|temporary]\n"
+	"            [--expires YYYY-MM-DD] [--replaces OLD] [--actor NAME]",
+	"Issue card number CARD with chip UID HEX (4, 7 or 10 bytes) to a\n"
+	"student (card.issue).  --replaces OLD issues it as the replacement of\n"
+	"the student's card OLD, which becomes 'replaced' (补卡).  A card\n"
+	"number already issued to anyone is refused (exit 4).\n"
+};
+
+static int card_issue(int argc, char **argv)
+{
+	enum {
+		O_STUDENT = CLI_OPT_FIRST_LOCAL, O_UID, O_KIND, O_EXPIRES,
+		O_REPLACES
+	};
+	static const struct option opts[] = {
+		{ "student", required_argument, NULL, O_STUDENT },
+		{ "uid", required_argument, NULL, O_UID },
+		{ "kind", required_argument, NULL, O_KIND },
+		{ "expires", required_argument, NULL, O_EXPIRES },
+		{ "replaces", required_argument, NULL, O_REPLACES },
+		CLI_ACTOR_OPTION, CLI_COMMON_OPTIONS, CLI_OPTIONS_END
+	};
+	const struct cli_cmd *cmd = &issue_cmd;
+	const char *student = NULL, *uid_s = NULL, *kind_s = NULL;
+	const char *expires_s = NULL, *replaces = NULL, *card;
+	struct replica *r = NULL;
+	struct student_state st;
+	struct entry e;
+	int c, idx, rc, ret;
+
+	memset(&e, 0, sizeof e);
+	cli_getopt_reset();
+	while ((c = cli_getopt(cmd, argc, argv, opts)) != -1) {
+		switch (c) {
+		case O_STUDENT: student = optarg; break;
+		case O_UID: uid_s = optarg; break;
+		case O_KIND: kind_s = optarg; break;
+		case O_EXPIRES: expires_s = optarg; break;
+		case O_REPLACES: replaces = optarg; break;
+		default: COMMON_OR_RETURN(cmd, c);
+		}
+	}
+	if ((ret = cli_positional(cmd, argc, argv, 1, 1)))
+		return ret;
+	card = argv[optind];
+	if ((ret = cli_check_card_no(cmd, card)))
+		return ret;
+	if (!student)
+		return cli_usage_error(cmd, "--student EDU_ID is required");
+	if ((ret = cli_check_edu_id(cmd, student)))
+		return ret;
+	if (!uid_s)
+		return cli_usage_error(cmd, "--uid HEX is required");
+
+	e.op = OP_CARD_ISSUE;
+	snprintf(e.key, sizeof e.key, "%s", student);
+	snprintf(e.body.card, sizeof e.body.card, "%s", card);
+	e.body.has = BF(BK_CARD) | BF(BK_UID) | BF(BK_KIND);
+	if ((ret = cli_parse_uid(cmd, "--uid", uid_s, e.body.uid,
+				 &e.body.uid_len)))
+		return ret;
+	if (!kind_s || !strcmp(kind_s, "regular"))
+		e.body.kind = KIND_REGULAR;
+	else if (!strcmp(kind_s, "temporary"))
+		e.body.kind = KIND_TEMPORARY;
+	else
+		return cli_usage_error(cmd,
+				       "--kind '%s' is not a kind; use regular "
+				       "or temporary",
+				       kind_s);
+	if (expires_s) {
+		if ((ret = cli_parse_date(cmd, "--expires", expires_s,
+					  &e.body.expires)))
+			return ret;
+		e.body.has |= BF(BK_EXPIRES);
+	}
+	if (replaces) {
+		if ((ret = cli_check_card_no(cmd, replaces)))
+			return ret;
+		if (!strcmp(replaces, card))
+			return cli_usage_error(cmd, "a card cannot replace itself "
+						    "(--replaces %s)",
+					       replaces);
+		snprintf(e.body.replaces, sizeof e.body.replaces, "%s",
+			 replaces);
+		e.body.has |= BF(BK_REPLACES);
+	}
+	if ((ret = cli_actor_check(cmd)))
+		return ret;
+	snprintf(e.actor, sizeof e.actor, "%s", cli_actor());
+
+	if ((ret = cli_open(0, &r)))
+		return ret;
+	rc = replica_card(r, card, &st, &idx);
+	if (rc == 0) {
+		cli_err("refused: card number '%s' already issued (to student "
+			"%s); every card number is issued once",
+			card, st.edu_id);
+		ret = CLI_REFUSED;
+		goto cleanup;
+	}
+	if (rc != CN_ERR_NOTFOUND) {
+		cli_err("cannot look up card '%s': %s", card, cn_strerror(rc));
+		ret = cli_exit_of(rc);
+		goto cleanup;
+	}
+	if (replaces) {
+		rc = replica_card(r, replaces, &st, &idx);
+		if (rc == CN_ERR_NOTFOUND || (rc == 0 && strcmp(st.edu_id, student))) {
+			cli_err("refused: --replaces '%s' is not a card of "
+				"student %s",
+				replaces, student);
+			ret = rc == CN_ERR_NOTFOUND ? CLI_NOTFOUND : CLI_REFUSED;
+			goto cleanup;
+		}
+		if (rc) {
+			cli_err("cannot look up card '%s': %s", replaces,
+				cn_strerror(rc));
+			ret = cli_exit_of(rc);
+			goto cleanup;
+		}
+	}
+	ret = cli_author(r, &e);
+cleanup:
+	replica_close(r);
+	return ret;
+}
+
+/* ---- the flag and terminal operations ------------------------------------ */
+
+static const struct cli_cmd lost_cmd = {
+	"card lost", "card lost CARD [--reason R] [--actor NAME]",
+	"Report the card lost (挂失): readers refuse it at once here and\n"
+	"everywhere the entry reaches.  Undo with 'card found'.\n"
+};
+static const struct cli_cmd found_cmd = {
+	"card found", "card found CARD [--reason R] [--actor NAME]",
+	"The lost card was found (解挂): it passes again unless it has been\n"
+	"replaced or is frozen.\n"
+};
+static const struct cli_cmd freeze_cmd = {
+	"card freeze", "card freeze CARD [--reason R] [--actor NAME]",
+	"Freeze the card (冻结), e.g. for a student who left without a\n"
+	"transfer.  Undo with 'card unfreeze'.\n"
+};
+static const struct cli_cmd unfreeze_cmd = {
+	"card unfreeze", "card unfreeze CARD [--reason R] [--actor NAME]",
+	"Unfreeze the card (解冻).\n"
+};
+static const struct cli_cmd cancel_cmd = {
+	"card cancel", "card cancel CARD [--reason R] [--actor NAME]",
+	"Cancel the card for good (注销).  A cancelled card never passes\n"
+	"again; this cannot be undone.\n"
+};
+
+static int card_flag(const struct cli_cmd *cmd, uint8_t op, int argc,
+		     char **argv)
+{
+	enum { O_REASON = CLI_OPT_FIRST_LOCAL };
+	static const struct option opts[] = {
+		{ "reason", required_argument, NULL, O_REASON },
+		CLI_ACTOR_OPTION, CLI_COMMON_OPTIONS, CLI_OPTIONS_END
+	};
+	const char *reason = NULL, *card;
+	struct replica *r = NULL;
+	struct student_state st;
+	struct entry e;
+	uint32_t required = 0, allowed = 0;
+	int c, idx, ret;
+
+	memset(&e, 0, sizeof e);
+	cli_getopt_reset();
+	while ((c = cli_getopt(cmd, argc, argv, opts)) != -1) {
+		if (c == O_REASON)
+			reason = optarg;
+		else
+			COMMON_OR_RETURN(cmd, c);
+	}
+	if ((ret = cli_positional(cmd, argc, argv, 1, 1)))
+		return ret;
+	card = argv[optind];
+	if ((ret = cli_check_card_no(cmd, card)))
+		return ret;
+	e.op = op;
+	snprintf(e.body.card, sizeof e.body.card, "%s", card);
+	e.body.has = BF(BK_CARD);
+	if (reason) {
+		if ((ret = cli_check_text(cmd, "--reason", reason,
+					  CN_REASON_MAX)))
+			return ret;
+		if (!entry_op_fields(op, &required, &allowed) ||
+		    !(allowed & BF(BK_REASON)))
+			return cli_usage_error(cmd,
+					       "%s records no reason; leave out "
+					       "--reason",
+					       cmd->name);
+		snprintf(e.body.reason, sizeof e.body.reason, "%s", reason);
+		e.body.has |= BF(BK_REASON);
+	}
+	if ((ret = cli_actor_check(cmd)))
+		return ret;
+	snprintf(e.actor, sizeof e.actor, "%s", cli_actor());
+
+	if ((ret = cli_open(0, &r)))
+		return ret;
+	if ((ret = find_card(r, card, &st, &idx)))
+		goto cleanup;
+	snprintf(e.key, sizeof e.key, "%s", st.edu_id);
+	ret = cli_author(r, &e);
+cleanup:
+	replica_close(r);
+	return ret;
+}
+
+static int card_lost(int argc, char **argv)
+{
+	return card_flag(&lost_cmd, OP_CARD_LOST, argc, argv);
+}
+static int card_found(int argc, char **argv)
+{
+	return card_flag(&found_cmd, OP_CARD_FOUND, argc, argv);
+}
+static int card_freeze(int argc, char **argv)
+{
+	return card_flag(&freeze_cmd, OP_CARD_FREEZE, argc, argv);
+}
+static int card_unfreeze(int argc, char **argv)
+{
+	return card_flag(&unfreeze_cmd, OP_CARD_UNFREEZE, argc, argv);
+}
+static int card_cancel(int argc, char **argv)
+{
+	return card_flag(&cancel_cmd, OP_CARD_CANCEL, argc, argv);
+}
+
+/* ---- validate / register ------------------------------------------------- */
+
+static const struct cli_cmd validate_cmd = {
+	"card validate", "card validate CARD [--date YYYY-MM-DD] [--actor NAME]",
+	"Monthly validation (增效, profile suzhou): validating on day 1-20 makes\n"
+	"the card valid through the end of that month, from day 21 through the\n"
+	"end of the next.  --date is the day of validation (default today, in\n"
+	"the node's time zone).  Validity never shrinks.\n"
+};
+static const struct cli_cmd register_cmd = {
+	"card register",
+	"card register CARD [--term YYYYT | --date YYYY-MM-DD] [--actor NAME]",
+	"Semester registration (学期注册, profile beijing): register the card\n"
+	"for term YYYYT (T = 1 spring, February-August; 2 autumn,\n"
+	"September-January), by default the term of --date or of today.\n"
+};
+
+static int card_dated(const struct cli_cmd *cmd, uint8_t op, int argc,
+		      char **argv)
+{
+	enum { O_DATE = CLI_OPT_FIRST_LOCAL, O_TERM };
+	static const struct option vopts[] = {
+		{ "date", required_argument, NULL, O_DATE },
+		CLI_ACTOR_OPTION, CLI_COMMON_OPTIONS, CLI_OPTIONS_END
+	};
+	static const struct option ropts[] = {
+		{ "date", required_argument, NULL, O_DATE },
+		{ "term", required_argument, NULL, O_TERM },
+		CLI_ACTOR_OPTION, CLI_COMMON_OPTIONS, CLI_OPTIONS_END
+	};
+	const char *date_s = NULL, *term_s = NULL, *card;
+	struct replica *r = NULL;
+	struct student_state st;
+	struct entry e;
+	uint64_t term = 0;
+	uint32_t day = 0;
+	int c, idx, ret;
+
+	memset(&e, 0, sizeof e);
+	cli_getopt_reset();
+	while ((c = cli_getopt(cmd, argc, argv,
+			       op == OP_CARD_REGISTER ? ropts : vopts)) != -1) {
+		if (c == O_DATE)
+			date_s = optarg;
+		else if (c == O_TERM)
+			term_s = optarg;
+		else
+			COMMON_OR_RETURN(cmd, c);
+	}
+	if ((ret = cli_positional(cmd, argc, argv, 1, 1)))
+		return ret;
+	card = argv[optind];
+	if ((ret = cli_check_card_no(cmd, card)))
+		return ret;
+	if (date_s && term_s)
+		return cli_usage_error(cmd, "give --term or --date, not both");
+	if (date_s && (ret = cli_parse_date(cmd, "--date", date_s, &day)))
+		return ret;
+	if (term_s) {
+		term = 0;
+		for (const char *p = term_s; *p && term < 100000; p++)
+			term = *p >= '0' && *p <= '9'
+				       ? term * 10 + (uint64_t)(*p - '0')
+				       : 100000;
+		if (strlen(term_s) != 5 || term >= 100000 ||
+		    !policy_term_valid((uint32_t)term))
+			return cli_usage_error(cmd,
+					       "--term '%s' is not a term; write "
+					       "YYYYT, T = 1 (spring) or 2 "
+					       "(autumn), e.g. 20251",
+					       term_s);
+	}
+	if ((ret = cli_actor_check(cmd)))
+		return ret;
+
+	/* Opening sets the node's time zone, which "today" depends on. */
+	if ((ret = cli_open(0, &r)))
+		return ret;
+	if (!day)
+		day = cli_today();
+	e.op = op;
+	snprintf(e.actor, sizeof e.actor, "%s", cli_actor());
+	snprintf(e.body.card, sizeof e.body.card, "%s", card);
+	e.body.has = BF(BK_CARD);
+	if (op == OP_CARD_VALIDATE) {
+		e.body.through = policy_validate_through(day);
+		e.body.has |= BF(BK_THROUGH);
+	} else {
+		e.body.term = term ? (uint32_t)term : policy_term_of(day);
+		e.body.has |= BF(BK_TERM);
+	}
+	if ((ret = find_card(r, card, &st, &idx)))
+		goto cleanup;
+	snprintf(e.key, sizeof e.key, "%s", st.edu_id);
+	ret = cli_author(r, &e);
+	if (ret == CLI_OK && !cli.json) {
+		if (op == OP_CARD_VALIDATE)
+			printf("  valid through the end of %s\n",
+			       cli_month(e.body.through));
+		else
+			printf("  registered for term %" PRIu32 "\n",
+			       e.body.term);
+	}
+cleanup:
+	replica_close(r);
+	return ret;
+}
+
+static int card_validate(int argc, char **argv)
+{
+	return card_dated(&validate_cmd, OP_CARD_VALIDATE, argc, argv);
+}
+static int card_register(int argc, char **argv)
+{
+	return card_dated(&register_cmd, OP_CARD_REGISTER, argc, argv);
+}
+
+/* ---- card show ----------------------------------------------------------- */
+
+static const struct cli_cmd show_cmd = {
+	"card show", "card show CARD",
+	"Show a card: its student and school, UID, status (active, lost,\n"
+	"frozen, cancelled, replaced), validity, registration, expiry and\n"
+	"replacement links.  Exit 3 if no student holds the card.\n"
+};
+
+static int card_show(int argc, char **argv)
+{
+	static const struct option opts[] = { CLI_COMMON_OPTIONS,
+					      CLI_OPTIONS_END };
+	const struct cli_cmd *cmd = &show_cmd;
+	struct replica *r = NULL;
+	struct student_state st;
+	int c, idx, ret;
+
+	cli_getopt_reset();
+	while ((c = cli_getopt(cmd, argc, argv, opts)) != -1)
+		COMMON_OR_RETURN(cmd, c);
+	if ((ret = cli_positional(cmd, argc, argv, 1, 1)))
+		return ret;
+	if ((ret = cli_check_card_no(cmd, argv[optind])))
+		return ret;
+	if ((ret = cli_open(REPLICA_RDONLY, &r)))
+		return ret;
+	if ((ret = find_card(r, argv[optind], &st, &idx)))
+		goto cleanup;
+	if (cli.json) {
+		cli_json_card(&st, &st.cards[idx]);
+		ret = json_end() ? CLI_FAIL : CLI_OK;
+	} else {
+		cli_text_card(&st, &st.cards[idx], 0);
+		ret = CLI_OK;
+	}
+cleanup:
+	replica_close(r);
+	return ret;
+}
+
+int cmd_card_main(int argc, char **argv)
+{
+	static const struct cli_sub subs[] = {
+		{ "issue", card_issue, "issue a card to a student" },
+		{ "lost", card_lost, "report a card lost (挂失)" },
+		{ "found", card_found, "a lost card was found (解挂)" },
+		{ "freeze", card_freeze, "freeze a card (冻结)" },
+		{ "unfreeze", card_unfreeze, "unfreeze a card (解冻)" },
+		{ "cancel", card_cancel, "cancel a card for good (注销)" },
+		{ "validate", card_validate, "monthly validation (增效)" },
+		{ "register", card_register, "semester registration" },
+		{ "show", card_show, "show a card and its status" },
+	};
+	return cli_dispatch("card", subs, sizeof subs / sizeof subs[0], argc,
+			    argv);
+}

@@ -1,0 +1,556 @@
+/*
+ * cmd_replica.c — the replica as a whole: verify, digest, hotlist, status
+ * (DESIGN §4, §7, §10).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "authority.h"
+#include "cbor_rw.h"
+#include "cli.h"
+#include "commands.h"
+#include "json.h"
+#include "replica.h"
+#include "vv.h"
+
+#define COMMON_OR_RETURN(cmd, c)                                        \
+	do {                                                            \
+		int r_ = cli_opt_common(cmd, c);                        \
+		if (r_ >= 0)                                            \
+			return r_;                                      \
+	} while (0)
+
+static void json_counts(const struct replica_counts *n)
+{
+	json_kv_uint("students", n->students);
+	json_kv_uint("cards", n->cards);
+	json_kv_uint("entries", n->entries);
+	json_kv_uint("refused", n->refused);
+	json_kv_uint("forks", n->forks);
+	json_kv_uint("origins", n->origins);
+}
+
+static void text_counts(const struct replica_counts *n)
+{
+	printf("%-10s %" PRIu64 "\n", "students", n->students);
+	printf("%-10s %" PRIu64 "\n", "cards", n->cards);
+	printf("%-10s %" PRIu64 "\n", "entries", n->entries);
+	printf("%-10s %" PRIu64 "\n", "refused", n->refused);
+	printf("%-10s %" PRIu64 "\n", "forks", n->forks);
+	printf("%-10s %" PRIu64 "\n", "origins", n->origins);
+}
+
+/* ---- verify ------------------------------------------------------------ */
+
+static const struct cli_cmd verify_cmd = {
+	"verify", "verify",
+	"Re-verify the whole replica: every hash-chain link and signature of\n"
+	"the log, every student history re-folded from its entries, and the\n"
+	"state digest recomputed.  Exit 0 if all agrees, 1 with the first\n"
+	"disagreement otherwise.\n"
+};
+
+int cmd_verify_main(int argc, char **argv)
+{
+	static const struct option opts[] = { CLI_COMMON_OPTIONS,
+					      CLI_OPTIONS_END };
+	const struct cli_cmd *cmd = &verify_cmd;
+	struct replica *r = NULL;
+	struct replica_counts n;
+	uint8_t digest[CN_KEY_LEN];
+	char problem[512] = "";
+	int c, rc, ret;
+
+	cli_getopt_reset();
+	while ((c = cli_getopt(cmd, argc, argv, opts)) != -1)
+		COMMON_OR_RETURN(cmd, c);
+	if ((ret = cli_positional(cmd, argc, argv, 0, 0)))
+		return ret;
+	if ((ret = cli_open(REPLICA_RDONLY, &r)))
+		return ret;
+
+	memset(&n, 0, sizeof n);
+	memset(digest, 0, sizeof digest);
+	rc = replica_verify(r, digest, &n, problem, sizeof problem);
+	if (cli.json) {
+		json_object_begin();
+		json_kv_bool("ok", rc == 0);
+		json_kv_hex("digest", digest, CN_KEY_LEN);
+		json_counts(&n);
+		json_kv_str_or_null("problem", rc ? (problem[0] ? problem
+								: cn_strerror(rc))
+						  : NULL);
+		json_object_end();
+		json_end();
+	} else {
+		printf("%-10s %s\n", "digest", cli_hex(digest, CN_KEY_LEN));
+		text_counts(&n);
+		printf("%-10s %s\n", "verify", rc ? "FAILED" : "ok");
+	}
+	if (rc) {
+		cli_err("verification failed: %s%s%s", cn_strerror(rc),
+			problem[0] ? ": " : "", problem);
+		ret = CLI_FAIL;
+	}
+	replica_close(r);
+	return ret;
+}
+
+/* ---- digest ------------------------------------------------------------ */
+
+static const struct cli_cmd digest_cmd = {
+	"digest", "digest",
+	"Print the state digest (BLAKE2b-256 over every student and card\n"
+	"state) and the counts.  Two replicas holding the same entries print\n"
+	"the same digest.\n"
+};
+
+int cmd_digest_main(int argc, char **argv)
+{
+	static const struct option opts[] = { CLI_COMMON_OPTIONS,
+					      CLI_OPTIONS_END };
+	const struct cli_cmd *cmd = &digest_cmd;
+	struct replica *r = NULL;
+	struct replica_counts n;
+	uint8_t digest[CN_KEY_LEN];
+	int c, rc, ret;
+
+	cli_getopt_reset();
+	while ((c = cli_getopt(cmd, argc, argv, opts)) != -1)
+		COMMON_OR_RETURN(cmd, c);
+	if ((ret = cli_positional(cmd, argc, argv, 0, 0)))
+		return ret;
+	if ((ret = cli_open(REPLICA_RDONLY, &r)))
+		return ret;
+
+	memset(&n, 0, sizeof n);
+	rc = replica_digest(r, digest, &n);
+	if (rc) {
+		cli_err("cannot compute the digest: %s (%s)", cn_strerror(rc),
+			replica_last_error(r));
+		ret = CLI_FAIL;
+		goto cleanup;
+	}
+	if (cli.json) {
+		json_object_begin();
+		json_kv_hex("digest", digest, CN_KEY_LEN);
+		json_counts(&n);
+		json_object_end();
+		ret = json_end() ? CLI_FAIL : CLI_OK;
+	} else {
+		printf("%s\n", cli_hex(digest, CN_KEY_LEN));
+		text_counts(&n);
+		ret = CLI_OK;
+	}
+cleanup:
+	replica_close(r);
+	return ret;
+}
+
+/* ---- hotlist ----------------------------------------------------------- */
+
+static const struct cli_cmd hotlist_cmd = {
+	"hotlist", "hotlist [--format csv|json|cbor] [--since-vv FILE]",
+	"The blacklist for readers and the transit operator: every card that\n"
+	"is lost, frozen, cancelled or replaced, in card order.\n"
+	"\n"
+	"  --format csv    header card_no,edu_id,status,uid (the default)\n"
+	"  --format json   a JSON array of {card, student, status, uid}\n"
+	"                  (also what --json gives)\n"
+	"  --format cbor   a CBOR array of [card tstr, status tstr, uid bstr],\n"
+	"                  for readers; never written to a terminal\n"
+	"  --since-vv FILE a delta: every card named by an entry beyond that\n"
+	"                  version vector (card, or replaced card), with its\n"
+	"                  current status, 'active' included, so that a\n"
+	"                  receiver can also drop cards that left the list\n"
+};
+
+enum hot_format { HOT_CSV, HOT_JSON, HOT_CBOR };
+
+struct hot_out {
+	enum hot_format fmt;
+	struct cbor_wr w; /* CBOR items, counted in n */
+	uint64_t n;
+};
+
+static void hot_emit(struct hot_out *o, const struct student_state *st,
+		     const struct card_state *c)
+{
+	switch (o->fmt) {
+	case HOT_CSV:
+		printf("%s,%s,%s,%s\n", c->card, st->edu_id,
+		       fold_card_status(c), cli_hex(c->uid, c->uid_len));
+		break;
+	case HOT_JSON:
+		json_object_begin();
+		json_kv_str("card", c->card);
+		json_kv_str("student", st->edu_id);
+		json_kv_str("status", fold_card_status(c));
+		json_kv_hex("uid", c->uid, c->uid_len);
+		json_object_end();
+		break;
+	case HOT_CBOR:
+		cbw_array(&o->w, 3);
+		cbw_tstr0(&o->w, c->card);
+		cbw_tstr0(&o->w, fold_card_status(c));
+		cbw_bstr(&o->w, c->uid, c->uid_len);
+		break;
+	}
+	o->n++;
+}
+
+static int hot_cb(void *ctx, const struct student_state *st,
+		  const struct card_state *c)
+{
+	hot_emit(ctx, st, c);
+	return 0;
+}
+
+/* The set of card numbers named by entries beyond a version vector. */
+struct touched {
+	char (*cards)[CN_CARD_NO_MAX + 1];
+	size_t n, cap;
+	int err;
+};
+
+static int touched_add(struct touched *t, const char *card)
+{
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? 2 * t->cap : 256;
+		void *p = realloc(t->cards, cap * sizeof *t->cards);
+
+		if (!p)
+			return CN_ERR_NOMEM;
+		t->cards = p;
+		t->cap = cap;
+	}
+	snprintf(t->cards[t->n++], CN_CARD_NO_MAX + 1, "%s", card);
+	return 0;
+}
+
+static int touched_cb(void *ctx, uint64_t seq, const uint8_t *wire,
+		      size_t len)
+{
+	struct touched *t = ctx;
+	const uint8_t *payload, *sig;
+	size_t plen, used;
+	const char *why = NULL;
+	struct entry e;
+	int rc;
+
+	(void)seq;
+	rc = entry_wire_decode(wire, len, &payload, &plen, &sig, &used, &why);
+	if (!rc)
+		rc = entry_decode(payload, plen, &e, &why);
+	if (rc) /* stored entries were checked on the way in */
+		return rc;
+	if ((e.body.has & BF(BK_CARD)) && (rc = touched_add(t, e.body.card)))
+		return rc;
+	if ((e.body.has & BF(BK_REPLACES)) &&
+	    (rc = touched_add(t, e.body.replaces)))
+		return rc;
+	return 0;
+}
+
+static int card_cmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+static int hot_since(struct replica *r, const struct vv *since,
+		     struct hot_out *o)
+{
+	struct touched t = { 0 };
+	struct vv ours;
+	struct student_state st;
+	int idx, rc;
+	size_t i, k;
+
+	vv_init(&ours);
+	rc = vv_from_replica(&ours, r);
+	for (i = 0; !rc && i < ours.n; i++) {
+		uint64_t from = vv_get(since, ours.v[i].origin);
+
+		if (ours.v[i].seq > from)
+			rc = replica_log_walk(r, ours.v[i].origin, from + 1, 0,
+					      touched_cb, &t);
+	}
+	if (rc)
+		goto out;
+	if (t.n)
+		qsort(t.cards, t.n, sizeof *t.cards, card_cmp);
+	for (i = 0, k = 0; i < t.n; i++) {
+		if (k && !strcmp(t.cards[k - 1], t.cards[i]))
+			continue;
+		memmove(t.cards[k++], t.cards[i], sizeof *t.cards);
+	}
+	t.n = k;
+	for (i = 0; i < t.n; i++) {
+		rc = replica_card(r, t.cards[i], &st, &idx);
+		if (rc == CN_ERR_NOTFOUND) { /* its issue had no effect */
+			rc = 0;
+			continue;
+		}
+		if (rc)
+			goto out;
+		if (idx >= 0 && idx < st.ncards && idx < CN_CARDS_MAX)
+			hot_emit(o, &st, &st.cards[idx]);
+	}
+out:
+	vv_free(&ours);
+	free(t.cards);
+	return rc;
+}
+
+int cmd_hotlist_main(int argc, char **argv)
+{
+	enum { O_FORMAT = CLI_OPT_FIRST_LOCAL, O_SINCE };
+	static const struct option opts[] = {
+		{ "format", required_argument, NULL, O_FORMAT },
+		{ "since-vv", required_argument, NULL, O_SINCE },
+		CLI_COMMON_OPTIONS, CLI_OPTIONS_END
+	};
+	const struct cli_cmd *cmd = &hotlist_cmd;
+	const char *format = NULL, *since_s = NULL, *why = NULL;
+	struct replica *r = NULL;
+	struct hot_out o;
+	struct vv since;
+	int c, rc, ret;
+
+	memset(&o, 0, sizeof o);
+	vv_init(&since);
+	cli_getopt_reset();
+	while ((c = cli_getopt(cmd, argc, argv, opts)) != -1) {
+		switch (c) {
+		case O_FORMAT: format = optarg; break;
+		case O_SINCE: since_s = optarg; break;
+		default: COMMON_OR_RETURN(cmd, c);
+		}
+	}
+	if ((ret = cli_positional(cmd, argc, argv, 0, 0)))
+		return ret;
+	if (!format)
+		o.fmt = cli.json ? HOT_JSON : HOT_CSV;
+	else if (!strcmp(format, "csv"))
+		o.fmt = HOT_CSV;
+	else if (!strcmp(format, "json"))
+		o.fmt = HOT_JSON;
+	else if (!strcmp(format, "cbor"))
+		o.fmt = HOT_CBOR;
+	else
+		return cli_usage_error(cmd,
+				       "--format '%s' is not a format; use csv, "
+				       "json or cbor",
+				       format);
+	if (cli.json && o.fmt != HOT_JSON)
+		return cli_usage_error(cmd, "--json and --format %s disagree",
+				       format);
+	if (o.fmt == HOT_CBOR && isatty(STDOUT_FILENO))
+		return cli_usage_error(cmd, "refusing to write CBOR to a "
+					    "terminal; redirect stdout to a "
+					    "file");
+	if (since_s) {
+		rc = vv_read_file(&since, since_s, &why);
+		if (rc) {
+			cli_err("cannot read the version vector in '%s': %s%s%s",
+				since_s, cn_strerror(rc), why ? ": " : "",
+				why ? why : "");
+			ret = rc == CN_ERR_NOTFOUND ? CLI_NOTFOUND : CLI_FAIL;
+			goto cleanup;
+		}
+	}
+	if ((ret = cli_open(REPLICA_RDONLY, &r)))
+		goto cleanup;
+
+	if (o.fmt == HOT_CBOR)
+		cbw_init_grow(&o.w);
+	else if (o.fmt == HOT_JSON)
+		json_array_begin();
+	else
+		printf("card_no,edu_id,status,uid\n");
+
+	if (since_s)
+		rc = hot_since(r, &since, &o);
+	else
+		rc = replica_hotlist(r, hot_cb, &o);
+
+	if (o.fmt == HOT_JSON)
+		json_end();
+	if (rc) {
+		cli_err("cannot read the hotlist: %s", cn_strerror(rc));
+		ret = CLI_FAIL;
+		goto cleanup;
+	}
+	if (o.fmt == HOT_CBOR) {
+		struct cbor_wr head;
+		uint8_t hbuf[16];
+
+		cbw_init_fixed(&head, hbuf, sizeof hbuf);
+		cbw_array(&head, o.n);
+		if (head.err || o.w.err) {
+			cli_err("cannot encode the hotlist: %s",
+				cn_strerror(o.w.err ? o.w.err : head.err));
+			ret = CLI_FAIL;
+			goto cleanup;
+		}
+		if (fwrite(head.buf, 1, head.len, stdout) != head.len ||
+		    (o.w.len && fwrite(o.w.buf, 1, o.w.len, stdout) != o.w.len)) {
+			cli_err("cannot write the hotlist to stdout");
+			ret = CLI_FAIL;
+			goto cleanup;
+		}
+	}
+	if (fflush(stdout) != 0) {
+		cli_err("cannot write the hotlist to stdout");
+		ret = CLI_FAIL;
+		goto cleanup;
+	}
+	ret = CLI_OK;
+cleanup:
+	if (o.fmt == HOT_CBOR)
+		cbw_free(&o.w);
+	vv_free(&since);
+	replica_close(r);
+	return ret;
+}
+
+/* ---- status ------------------------------------------------------------ */
+
+static const struct cli_cmd status_cmd = {
+	"status", "status",
+	"This node's state: node id, version vector (origin → highest seq\n"
+	"held), peers, the age of the newest city watermark, forks detected,\n"
+	"refused entries and counts.  'cardctl --json status' is also a\n"
+	"version vector file for 'export --since-vv'.\n"
+};
+
+static int vv_json_cb(void *ctx, const uint8_t origin[CN_KEY_LEN],
+		      uint64_t seq)
+{
+	(void)ctx;
+	json_key(cli_hex(origin, CN_KEY_LEN));
+	json_uint(seq);
+	return 0;
+}
+
+static int vv_text_cb(void *ctx, const uint8_t origin[CN_KEY_LEN],
+		      uint64_t seq)
+{
+	(void)ctx;
+	printf("  %s  %" PRIu64 "\n", cli_hex(origin, CN_KEY_LEN), seq);
+	return 0;
+}
+
+static int fork_json_cb(void *ctx, const uint8_t origin[CN_KEY_LEN],
+			uint64_t seq, const uint8_t *held, size_t hlen,
+			const uint8_t *other, size_t olen)
+{
+	(void)ctx, (void)held, (void)hlen, (void)other, (void)olen;
+	json_object_begin();
+	json_kv_hex("origin", origin, CN_KEY_LEN);
+	json_kv_uint("seq", seq);
+	json_object_end();
+	return 0;
+}
+
+static int fork_text_cb(void *ctx, const uint8_t origin[CN_KEY_LEN],
+			uint64_t seq, const uint8_t *held, size_t hlen,
+			const uint8_t *other, size_t olen)
+{
+	(void)ctx, (void)held, (void)hlen, (void)other, (void)olen;
+	printf("  FORK %s at seq %" PRIu64
+	       ": two different entries; re-key that node\n",
+	       cli_hex(origin, CN_KEY_LEN), seq);
+	return 0;
+}
+
+int cmd_status_main(int argc, char **argv)
+{
+	static const struct option opts[] = { CLI_COMMON_OPTIONS,
+					      CLI_OPTIONS_END };
+	const struct cli_cmd *cmd = &status_cmd;
+	struct replica *r = NULL;
+	struct replica_info info;
+	struct replica_counts n;
+	uint8_t digest[CN_KEY_LEN];
+	const char *role;
+	int c, rc, ret;
+
+	cli_getopt_reset();
+	while ((c = cli_getopt(cmd, argc, argv, opts)) != -1)
+		COMMON_OR_RETURN(cmd, c);
+	if ((ret = cli_positional(cmd, argc, argv, 0, 0)))
+		return ret;
+	if ((ret = cli_open(REPLICA_RDONLY, &r)))
+		return ret;
+	replica_info(r, &info);
+	role = authority_role_name(info.role);
+	memset(&n, 0, sizeof n);
+	rc = replica_digest(r, digest, &n);
+	if (rc) {
+		cli_err("cannot read the counts: %s (%s)", cn_strerror(rc),
+			replica_last_error(r));
+		ret = CLI_FAIL;
+		goto cleanup;
+	}
+
+	if (cli.json) {
+		json_object_begin();
+		json_kv_hex("node", info.node, CN_KEY_LEN);
+		json_kv_str("name", info.name);
+		json_kv_str("role", role ? role : "none");
+		json_kv_str("scope", info.scope);
+		json_kv_bool("has_cert", info.has_cert);
+		json_key("version_vector");
+		json_object_begin();
+		rc = replica_vv(r, vv_json_cb, NULL);
+		json_object_end();
+		json_key("peers");
+		json_array_begin();
+		json_array_end();
+		json_kv_null("watermark_age_s");
+		json_key("forks");
+		json_array_begin();
+		if (!rc)
+			rc = replica_forks(r, fork_json_cb, NULL);
+		json_array_end();
+		json_kv_uint("refused", n.refused);
+		json_kv_uint("students", n.students);
+		json_kv_uint("cards", n.cards);
+		json_kv_uint("entries", n.entries);
+		json_kv_hex("digest", digest, CN_KEY_LEN);
+		json_object_end();
+		if (json_end() && !rc)
+			ret = CLI_FAIL;
+	} else {
+		printf("%-16s %s\n", "node", cli_hex(info.node, CN_KEY_LEN));
+		printf("%-16s %s (%s %s)\n", "name", info.name,
+		       role ? role : "none", info.scope);
+		printf("%-16s %s\n", "certificate",
+		       info.has_cert ? "installed" : "NONE: this node's entries "
+						     "have no effect yet");
+		printf("%-16s %" PRIu64 "\n", "students", n.students);
+		printf("%-16s %" PRIu64 "\n", "cards", n.cards);
+		printf("%-16s %" PRIu64 "\n", "entries", n.entries);
+		printf("%-16s %" PRIu64 "%s\n", "refused", n.refused,
+		       n.refused ? "  (cardctl log --refused)" : "");
+		printf("%-16s %" PRIu64 "\n", "forks", n.forks);
+		printf("%-16s %s\n", "city watermark", "none applied yet");
+		printf("%-16s %s\n", "peers", "none (no daemon connections)");
+		printf("%-16s %s\n", "digest", cli_hex(digest, CN_KEY_LEN));
+		printf("version vector:\n");
+		rc = replica_vv(r, vv_text_cb, NULL);
+		if (!rc)
+			rc = replica_forks(r, fork_text_cb, NULL);
+	}
+	if (rc) {
+		cli_err("cannot read the replica: %s", cn_strerror(rc));
+		ret = CLI_FAIL;
+	}
+cleanup:
+	replica_close(r);
+	return ret;
+}

@@ -1,0 +1,553 @@
+/*
+ * cmd_student.c — student put / transfer / show / find (DESIGN §3, §8).
+ *
+ * National ID and guardian numbers are turned into keyed digests here, the
+ * moment they are read: the clear number is never stored, printed (not even
+ * in an error message) or passed anywhere else, and its buffer is wiped.
+ */
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "json.h"
+#include "policy.h"
+#include "replica.h"
+
+#define COMMON_OR_RETURN(cmd, c)                                        \
+	do {                                                            \
+		int r_ = cli_opt_common(cmd, c);                        \
+		if (r_ >= 0)                                            \
+			return r_;                                      \
+	} while (0)
+
+#define IDNUM_MAX 20
+#define GUARDIAN_MAX 32
+#define FIND_MAX 64
+
+/*
+ * Light check of an identity number, upper-cased into out[IDNUM_MAX + 1]:
+ * a national ID (18 characters: 17 digits and a final digit or X) or a
+ * passport / entry-permit number (6-20 characters of A-Z and 0-9).
+ */
+static bool idnum_normalize(const char *s, char out[static IDNUM_MAX + 1])
+{
+	size_t n = strlen(s);
+	bool digits17 = n == 18;
+
+	if (n < 6 || n > IDNUM_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = (char)toupper((unsigned char)s[i]);
+
+		if (!((ch >= '0' && ch <= '9') || (ch >= 'A' && ch <= 'Z')))
+			return false;
+		if (i < 17 && !(ch >= '0' && ch <= '9'))
+			digits17 = false;
+		out[i] = ch;
+	}
+	out[n] = '\0';
+	/* 18 characters starting with 17 digits must end in a digit or X. */
+	if (digits17 && !(out[17] == 'X' || (out[17] >= '0' && out[17] <= '9')))
+		return false;
+	return true;
+}
+
+/* A guardian phone or ID number: 3-32 of 0-9 A-Z a-z, '+' first allowed;
+ * spaces and '-' are dropped so that formatting does not change the
+ * digest. */
+static bool guardian_normalize(const char *s, char out[static GUARDIAN_MAX + 1])
+{
+	size_t n = 0;
+
+	for (size_t i = 0; s[i]; i++) {
+		char ch = (char)toupper((unsigned char)s[i]);
+
+		if (ch == ' ' || ch == '-')
+			continue;
+		if (!((ch >= '0' && ch <= '9') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch == '+' && n == 0)))
+			return false;
+		if (n == GUARDIAN_MAX)
+			return false;
+		out[n++] = ch;
+	}
+	out[n] = '\0';
+	return n >= 3;
+}
+
+static int idnum_error(const struct cli_cmd *cmd)
+{
+	/* The value is deliberately not repeated. */
+	return cli_usage_error(cmd,
+			       "--id-number is not a valid identity number "
+			       "(18 characters: 17 digits and a digit or X; or "
+			       "a passport number of 6-20 characters A-Z 0-9); "
+			       "the value is not shown here");
+}
+
+/* ---- student put ------------------------------------------------------- */
+
+static const struct cli_cmd put_cmd = {
+	"student put",
+	"student put EDU_ID [--name N] [--school DDDDDD-NNNN] [--grade 1-12]\n"
+	"            [--class C] [--stage primary|junior|senior]\n"
+	"            [--gender male|female] [--grad YYYY-MM-DD]\n"
+	"            [--id-number X] [--guardian X] [--actor NAME]",
+	"Set the given information fields of a student (student.put; each field\n"
+	"is last-writer-wins).  A new student must name the school; the school\n"
+	"of a known student changes only with 'student transfer'.\n"
+	"\n"
+	"--id-number (national ID, or passport for foreign students) and\n"
+	"--guardian (phone or ID) are recorded only as a keyed digest: the\n"
+	"clear number never enters the log and is never printed.  Find a\n"
+	"student by it with 'cardctl student find --id-number X'.\n"
+	"\n"
+	"  --actor NAME    who does this, for the audit log (default\n"
+	"                  $CARDNODE_ACTOR, else $USER)\n"
+};
+
+static int student_put(int argc, char **argv)
+{
+	enum {
+		O_NAME = CLI_OPT_FIRST_LOCAL, O_SCHOOL, O_GRADE, O_CLASS,
+		O_STAGE, O_GENDER, O_GRAD, O_IDNUM, O_GUARDIAN
+	};
+	static const struct option opts[] = {
+		{ "name", required_argument, NULL, O_NAME },
+		{ "school", required_argument, NULL, O_SCHOOL },
+		{ "grade", required_argument, NULL, O_GRADE },
+		{ "class", required_argument, NULL, O_CLASS },
+		{ "stage", required_argument, NULL, O_STAGE },
+		{ "gender", required_argument, NULL, O_GENDER },
+		{ "grad", required_argument, NULL, O_GRAD },
+		{ "id-number", required_argument, NULL, O_IDNUM },
+		{ "guardian", required_argument, NULL, O_GUARDIAN },
+		CLI_ACTOR_OPTION, CLI_COMMON_OPTIONS, CLI_OPTIONS_END
+	};
+	const struct cli_cmd *cmd = &put_cmd;
+	const char *name = NULL, *school = NULL, *grade_s = NULL;
+	const char *class_ = NULL, *stage_s = NULL, *gender_s = NULL;
+	const char *grad_s = NULL, *idnum_s = NULL, *guardian_s = NULL;
+	char idnum[IDNUM_MAX + 1] = "", guardian[GUARDIAN_MAX + 1] = "";
+	struct replica *r = NULL;
+	struct entry e;
+	uint64_t grade = 0;
+	int c, ret;
+
+	memset(&e, 0, sizeof e);
+	cli_getopt_reset();
+	while ((c = cli_getopt(cmd, argc, argv, opts)) != -1) {
+		switch (c) {
+		case O_NAME: name = optarg; break;
+		case O_SCHOOL: school = optarg; break;
+		case O_GRADE: grade_s = optarg; break;
+		case O_CLASS: class_ = optarg; break;
+		case O_STAGE: stage_s = optarg; break;
+		case O_GENDER: gender_s = optarg; break;
+		case O_GRAD: grad_s = optarg; break;
+		case O_IDNUM: idnum_s = optarg; break;
+		case O_GUARDIAN: guardian_s = optarg; break;
+		default: COMMON_OR_RETURN(cmd, c);
+		}
+	}
+	if ((ret = cli_positional(cmd, argc, argv, 1, 1)))
+		goto cleanup;
+	if ((ret = cli_check_edu_id(cmd, argv[optind])))
+		goto cleanup;
+	if ((ret = cli_actor_check(cmd)))
+		goto cleanup;
+	e.op = OP_STUDENT_PUT;
+	snprintf(e.key, sizeof e.key, "%s", argv[optind]);
+	snprintf(e.actor, sizeof e.actor, "%s", cli_actor());
+
+	if (name) {
+		if ((ret = cli_check_text(cmd, "--name", name, CN_NAME_MAX)))
+			goto cleanup;
+		snprintf(e.body.name, sizeof e.body.name, "%s", name);
+		e.body.has |= BF(BK_NAME);
+	}
+	if (school) {
+		if ((ret = cli_check_school(cmd, "--school", school)))
+			goto cleanup;
+		snprintf(e.body.school, sizeof e.body.school, "%s", school);
+		e.body.has |= BF(BK_SCHOOL);
+	}
+	if (grade_s) {
+		if ((ret = cli_parse_uint(cmd, "--grade", grade_s, 1, 12, &grade)))
+			goto cleanup;
+		e.body.grade = (uint8_t)grade;
+		e.body.has |= BF(BK_GRADE);
+	}
+	if (class_) {
+		if ((ret = cli_check_text(cmd, "--class", class_, CN_CLASS_MAX)))
+			goto cleanup;
+		snprintf(e.body.class_, sizeof e.body.class_, "%s", class_);
+		e.body.has |= BF(BK_CLASS);
+	}
+	if (stage_s) {
+		if (!strcmp(stage_s, "primary"))
+			e.body.stage = STAGE_PRIMARY;
+		else if (!strcmp(stage_s, "junior"))
+			e.body.stage = STAGE_JUNIOR;
+		else if (!strcmp(stage_s, "senior"))
+			e.body.stage = STAGE_SENIOR;
+		else {
+			ret = cli_usage_error(cmd,
+					      "--stage '%s' is not a stage; use "
+					      "primary, junior or senior",
+					      stage_s);
+			goto cleanup;
+		}
+		e.body.has |= BF(BK_STAGE);
+	}
+	if (gender_s) {
+		if (!strcmp(gender_s, "male"))
+			e.body.gender = GENDER_MALE;
+		else if (!strcmp(gender_s, "female"))
+			e.body.gender = GENDER_FEMALE;
+		else {
+			ret = cli_usage_error(cmd,
+					      "--gender '%s' is not male or female",
+					      gender_s);
+			goto cleanup;
+		}
+		e.body.has |= BF(BK_GENDER);
+	}
+	if (grad_s) {
+		if ((ret = cli_parse_date(cmd, "--grad", grad_s, &e.body.grad)))
+			goto cleanup;
+		e.body.has |= BF(BK_GRAD);
+	}
+	if (idnum_s && !idnum_normalize(idnum_s, idnum)) {
+		ret = idnum_error(cmd);
+		goto cleanup;
+	}
+	if (guardian_s && !guardian_normalize(guardian_s, guardian)) {
+		ret = cli_usage_error(cmd,
+				      "--guardian is not a phone or ID number "
+				      "(3-32 characters of 0-9 A-Z, '+' first); "
+				      "the value is not shown here");
+		goto cleanup;
+	}
+	if (!e.body.has && !idnum_s && !guardian_s) {
+		ret = cli_usage_error(cmd, "nothing to put: give at least one "
+					   "field (--name, --school, …)");
+		goto cleanup;
+	}
+
+	if ((ret = cli_open(0, &r)))
+		goto cleanup;
+	if (idnum_s) {
+		replica_id_digest(r, idnum, e.body.idd);
+		e.body.has |= BF(BK_IDD);
+	}
+	if (guardian_s) {
+		replica_id_digest(r, guardian, e.body.gdd);
+		e.body.has |= BF(BK_GDD);
+	}
+	ret = cli_author(r, &e);
+cleanup:
+	sodium_memzero(idnum, sizeof idnum);
+	sodium_memzero(guardian, sizeof guardian);
+	replica_close(r);
+	return ret;
+}
+
+/* ---- student transfer -------------------------------------------------- */
+
+static const struct cli_cmd transfer_cmd = {
+	"student transfer",
+	"student transfer EDU_ID --to DDDDDD-NNNN [--actor NAME]",
+	"Move a student to another school (student.transfer).  The current\n"
+	"school, or a district or city node covering it, may author this;\n"
+	"later entries are checked against the new school.\n"
+};
+
+static int student_transfer(int argc, char **argv)
+{
+	enum { O_TO = CLI_OPT_FIRST_LOCAL };
+	static const struct option opts[] = {
+		{ "to", required_argument, NULL, O_TO },
+		CLI_ACTOR_OPTION, CLI_COMMON_OPTIONS, CLI_OPTIONS_END
+	};
+	const struct cli_cmd *cmd = &transfer_cmd;
+	const char *to = NULL;
+	struct replica *r = NULL;
+	struct student_state st;
+	struct entry e;
+	int c, rc, ret;
+
+	memset(&e, 0, sizeof e);
+	cli_getopt_reset();
+	while ((c = cli_getopt(cmd, argc, argv, opts)) != -1) {
+		if (c == O_TO)
+			to = optarg;
+		else
+			COMMON_OR_RETURN(cmd, c);
+	}
+	if ((ret = cli_positional(cmd, argc, argv, 1, 1)))
+		return ret;
+	if ((ret = cli_check_edu_id(cmd, argv[optind])))
+		return ret;
+	if (!to)
+		return cli_usage_error(cmd, "--to SCHOOL is required");
+	if ((ret = cli_check_school(cmd, "--to", to)))
+		return ret;
+	if ((ret = cli_actor_check(cmd)))
+		return ret;
+	if ((ret = cli_open(0, &r)))
+		return ret;
+
+	rc = replica_student(r, argv[optind], &st);
+	if (rc == CN_ERR_NOTFOUND || (rc == 0 && !st.known)) {
+		cli_err("no student '%s' is known here", argv[optind]);
+		ret = CLI_NOTFOUND;
+		goto cleanup;
+	}
+	if (rc) {
+		cli_err("cannot read student '%s': %s", argv[optind],
+			cn_strerror(rc));
+		ret = cli_exit_of(rc);
+		goto cleanup;
+	}
+	if (!strcmp(st.school, to)) {
+		cli_err("student '%s' is already at school %s", argv[optind], to);
+		ret = CLI_REFUSED;
+		goto cleanup;
+	}
+	e.op = OP_STUDENT_TRANSFER;
+	snprintf(e.key, sizeof e.key, "%s", argv[optind]);
+	snprintf(e.actor, sizeof e.actor, "%s", cli_actor());
+	snprintf(e.body.school, sizeof e.body.school, "%s", to);
+	e.body.has = BF(BK_SCHOOL);
+	ret = cli_author(r, &e);
+cleanup:
+	replica_close(r);
+	return ret;
+}
+
+/* ---- student show ------------------------------------------------------ */
+
+static const struct cli_cmd show_cmd = {
+	"student show", "student show EDU_ID",
+	"Show a student's information and every card issued to them, with\n"
+	"its status.  Identity numbers are never shown, only whether one is\n"
+	"on file.  Exit 3 if no entry names the student.\n"
+};
+
+static int student_show(int argc, char **argv)
+{
+	static const struct option opts[] = { CLI_COMMON_OPTIONS,
+					      CLI_OPTIONS_END };
+	const struct cli_cmd *cmd = &show_cmd;
+	struct replica *r = NULL;
+	struct student_state st;
+	int c, rc, ret;
+
+	cli_getopt_reset();
+	while ((c = cli_getopt(cmd, argc, argv, opts)) != -1)
+		COMMON_OR_RETURN(cmd, c);
+	if ((ret = cli_positional(cmd, argc, argv, 1, 1)))
+		return ret;
+	if ((ret = cli_check_edu_id(cmd, argv[optind])))
+		return ret;
+	if ((ret = cli_open(REPLICA_RDONLY, &r)))
+		return ret;
+
+	rc = replica_student(r, argv[optind], &st);
+	if (rc == CN_ERR_NOTFOUND) {
+		cli_err("no student '%s' is known here", argv[optind]);
+		ret = CLI_NOTFOUND;
+		goto cleanup;
+	}
+	if (rc) {
+		cli_err("cannot read student '%s': %s", argv[optind],
+			cn_strerror(rc));
+		ret = cli_exit_of(rc);
+		goto cleanup;
+	}
+
+	if (cli.json) {
+		json_object_begin();
+		json_kv_str("edu_id", st.edu_id);
+		json_kv_bool("known", st.known);
+		json_kv_str_or_null("name", st.name);
+		json_kv_str_or_null("school", st.school);
+		json_kv_str_or_null("gender", cli_gender_name(st.gender));
+		json_key("grade");
+		if (st.grade)
+			json_uint(st.grade);
+		else
+			json_null();
+		json_kv_str_or_null("class", st.class_);
+		json_kv_str_or_null("stage", cli_stage_name(st.stage));
+		json_kv_str_or_null("grad", cli_date(st.grad));
+		json_kv_bool("id_number_on_file", st.has_idd);
+		json_kv_bool("guardian_on_file", st.has_gdd);
+		json_key("cards");
+		json_array_begin();
+		for (int i = 0; i < st.ncards && i < CN_CARDS_MAX; i++)
+			cli_json_card(&st, &st.cards[i]);
+		json_array_end();
+		json_object_end();
+		ret = json_end() ? CLI_FAIL : CLI_OK;
+		goto cleanup;
+	}
+
+	printf("%-16s%s\n", "student", st.edu_id);
+	if (!st.known)
+		printf("%-16s%s\n", "state",
+		       "not yet known here (entries wait for its student.put)");
+	printf("%-16s%s\n", "name", st.name[0] ? st.name : "-");
+	printf("%-16s%s\n", "school", st.school[0] ? st.school : "-");
+	if (st.gender)
+		printf("%-16s%s\n", "gender", cli_gender_name(st.gender));
+	if (st.grade)
+		printf("%-16s%u\n", "grade", st.grade);
+	if (st.class_[0])
+		printf("%-16s%s\n", "class", st.class_);
+	if (st.stage)
+		printf("%-16s%s\n", "stage", cli_stage_name(st.stage));
+	if (st.grad)
+		printf("%-16s%s\n", "graduation", cli_date(st.grad));
+	printf("%-16s%s\n", "id number", st.has_idd ? "on file" : "-");
+	printf("%-16s%s\n", "guardian", st.has_gdd ? "on file" : "-");
+	printf("%-16s%u\n", "cards", st.ncards);
+	for (int i = 0; i < st.ncards && i < CN_CARDS_MAX; i++) {
+		const struct card_state *cs = &st.cards[i];
+
+		printf("  %-20s %-10s %-9s uid %s", cs->card,
+		       fold_card_status(cs), cli_kind_name(cs->kind),
+		       cli_hex(cs->uid, cs->uid_len));
+		if (cs->valid_through)
+			printf("  valid through %s", cli_month(cs->valid_through));
+		if (cs->registered_term)
+			printf("  term %" PRIu32, cs->registered_term);
+		if (cs->replaced_by[0])
+			printf("  replaced by %s", cs->replaced_by);
+		putchar('\n');
+	}
+	ret = CLI_OK;
+cleanup:
+	replica_close(r);
+	return ret;
+}
+
+/* ---- student find ------------------------------------------------------ */
+
+static const struct cli_cmd find_cmd = {
+	"student find", "student find --id-number X",
+	"Find students by national ID (or passport) number, through its keyed\n"
+	"digest: the number itself is never stored.  Exit 3 if none.\n"
+};
+
+static int student_find(int argc, char **argv)
+{
+	enum { O_IDNUM = CLI_OPT_FIRST_LOCAL };
+	static const struct option opts[] = {
+		{ "id-number", required_argument, NULL, O_IDNUM },
+		CLI_COMMON_OPTIONS, CLI_OPTIONS_END
+	};
+	const struct cli_cmd *cmd = &find_cmd;
+	const char *idnum_s = NULL;
+	char idnum[IDNUM_MAX + 1] = "";
+	char (*found)[CN_EDU_ID_MAX + 1] = NULL;
+	uint8_t idd[CN_KEY_LEN];
+	struct replica *r = NULL;
+	struct student_state st;
+	int c, n, ret;
+
+	cli_getopt_reset();
+	while ((c = cli_getopt(cmd, argc, argv, opts)) != -1) {
+		if (c == O_IDNUM)
+			idnum_s = optarg;
+		else
+			COMMON_OR_RETURN(cmd, c);
+	}
+	if ((ret = cli_positional(cmd, argc, argv, 0, 0)))
+		goto cleanup;
+	if (!idnum_s) {
+		ret = cli_usage_error(cmd, "--id-number is required");
+		goto cleanup;
+	}
+	if (!idnum_normalize(idnum_s, idnum)) {
+		ret = idnum_error(cmd);
+		goto cleanup;
+	}
+	if ((ret = cli_open(REPLICA_RDONLY, &r)))
+		goto cleanup;
+	replica_id_digest(r, idnum, idd);
+	sodium_memzero(idnum, sizeof idnum);
+
+	found = calloc(FIND_MAX, sizeof *found);
+	if (!found) {
+		cli_err("out of memory");
+		ret = CLI_FAIL;
+		goto cleanup;
+	}
+	n = replica_find_idd(r, idd, found, FIND_MAX);
+	if (n < 0) {
+		cli_err("cannot search by ID number: %s", cn_strerror(n));
+		ret = cli_exit_of(n);
+		goto cleanup;
+	}
+	if (n == 0 && !cli.json) {
+		cli_err("no student has that ID number here");
+		ret = CLI_NOTFOUND;
+		goto cleanup;
+	}
+
+	if (cli.json) {
+		json_object_begin();
+		json_key("students");
+		json_array_begin();
+	}
+	for (int i = 0; i < n; i++) {
+		bool have = replica_student(r, found[i], &st) == 0;
+
+		if (cli.json) {
+			json_object_begin();
+			json_kv_str("edu_id", found[i]);
+			json_kv_str_or_null("name", have ? st.name : NULL);
+			json_kv_str_or_null("school", have ? st.school : NULL);
+			json_object_end();
+		} else {
+			printf("%-20s %-12s %s\n", found[i],
+			       have && st.school[0] ? st.school : "-",
+			       have && st.name[0] ? st.name : "-");
+		}
+	}
+	if (cli.json) {
+		json_array_end();
+		json_object_end();
+		if (json_end())
+			ret = CLI_FAIL;
+	}
+	if (n == 0) {
+		cli_err("no student has that ID number here");
+		ret = CLI_NOTFOUND;
+	}
+cleanup:
+	sodium_memzero(idnum, sizeof idnum);
+	free(found);
+	replica_close(r);
+	return ret;
+}
+
+int cmd_student_main(int argc, char **argv)
+{
+	static const struct cli_sub subs[] = {
+		{ "put", student_put, "set a student's information fields" },
+		{ "transfer", student_transfer, "move a student to another school" },
+		{ "show", student_show, "a student's information and cards" },
+		{ "find", student_find, "find students by ID number" },
+	};
+	return cli_dispatch("student", subs, sizeof subs / sizeof subs[0], argc,
+			    argv);
+}
