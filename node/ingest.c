@@ -38,6 +38,7 @@ struct item {
 	uint8_t hash[CN_KEY_LEN];
 	uint64_t seq;
 	uint64_t hlc;
+	struct entry *e;        /* decoded once, in parse_items() */
 };
 
 /* Verdict hook: called for every entry whose effect is (re)decided. */
@@ -524,8 +525,6 @@ static int ingest_origin(struct ingest *in, struct item *it, size_t n)
 	}
 	for (size_t j = i; j < last_ok; j++) {
 		uint8_t k[12], bare[CN_ENTRY_MAX];
-		struct entry e;
-		const char *why;
 		/* An inner signature that does not verify is not the author's:
 		 * the payload is vouched for by the later one, so it is kept
 		 * without the bad signature. */
@@ -549,12 +548,10 @@ static int ingest_origin(struct ingest *in, struct item *it, size_t n)
 				it[j].wlen, idx + 1 == r->norigins ? MDB_APPEND : 0);
 		if (ret != CN_OK)
 			return ret;
-		if (entry_decode(it[j].payload, it[j].plen, &e, &why) != CN_OK)
-			return CN_ERR_STORE; /* decoded once already */
-		if ((ret = apply_one(in, idx, &e)) != CN_OK)
+		if ((ret = apply_one(in, idx, it[j].e)) != CN_OK)
 			return ret;
-		if (e.hlc > in->hlc_seen)
-			in->hlc_seen = e.hlc;
+		if (it[j].hlc > in->hlc_seen)
+			in->hlc_seen = it[j].hlc;
 		if (in->ndirty >= CACHE_FLUSH_AT && (ret = flush(in)) != CN_OK)
 			return ret;
 	}
@@ -599,14 +596,14 @@ static size_t dedupe(struct item *it, size_t n, struct ingest_report *rep)
 }
 
 static int parse_items(const uint8_t *const *ents, const size_t *lens, size_t n,
-		       struct item *items, size_t *nitems,
+		       struct item *items, struct entry *decoded, size_t *nitems,
 		       struct ingest_report *rep)
 {
 	size_t k = 0;
 
 	for (size_t i = 0; i < n; i++) {
 		struct item *it = &items[k];
-		struct entry e;
+		struct entry *e = &decoded[k];
 		size_t used = 0;
 		const char *why = "malformed";
 		int ret = entry_wire_decode(ents[i], lens[i], &it->payload,
@@ -616,7 +613,7 @@ static int parse_items(const uint8_t *const *ents, const size_t *lens, size_t n,
 			why = "trailing bytes after the entry";
 		}
 		if (ret == CN_OK)
-			ret = entry_decode(it->payload, it->plen, &e, &why);
+			ret = entry_decode(it->payload, it->plen, e, &why);
 		if (ret != CN_OK) {
 			rep->malformed++;
 			note(rep, "malformed entry: %s", why);
@@ -624,10 +621,11 @@ static int parse_items(const uint8_t *const *ents, const size_t *lens, size_t n,
 		}
 		it->wire = ents[i];
 		it->wlen = lens[i];
-		memcpy(it->origin, e.origin, CN_KEY_LEN);
-		memcpy(it->prev, e.prev, CN_KEY_LEN);
-		it->seq = e.seq;
-		it->hlc = e.hlc;
+		it->e = e;
+		memcpy(it->origin, e->origin, CN_KEY_LEN);
+		memcpy(it->prev, e->prev, CN_KEY_LEN);
+		it->seq = e->seq;
+		it->hlc = e->hlc;
 		entry_hash(it->payload, it->plen, it->hash);
 		k++;
 	}
@@ -641,17 +639,18 @@ static int ingest_txn(struct replica *r, MDB_txn *txn, const uint8_t *const *ent
 {
 	struct ingest in = {.r = r, .txn = txn, .rep = rep, .v = v};
 	struct item *items = malloc((n ? n : 1) * sizeof *items);
+	struct entry *decoded = malloc((n ? n : 1) * sizeof *decoded);
 	size_t nitems = 0, a = 0;
 	uint64_t hlc_last = 0, own_seen = 0;
 	int ret;
 
 	in.slots = calloc(CACHE_SLOTS, sizeof *in.slots);
 	in.dirty = calloc(CACHE_FLUSH_AT + 1, sizeof *in.dirty);
-	if (items == NULL || in.slots == NULL || in.dirty == NULL) {
+	if (items == NULL || decoded == NULL || in.slots == NULL || in.dirty == NULL) {
 		ret = CN_ERR_NOMEM;
 		goto out;
 	}
-	parse_items(ents, lens, n, items, &nitems, rep);
+	parse_items(ents, lens, n, items, decoded, &nitems, rep);
 	qsort(items, nitems, sizeof *items, cmp_item);
 	nitems = dedupe(items, nitems, rep);
 	ret = CN_OK;
@@ -688,6 +687,7 @@ out:
 	free(in.dirty);
 	free(in.slots);
 	free(items);
+	free(decoded);
 	return ret;
 }
 
