@@ -871,7 +871,7 @@ int replica_check_uid(struct replica *r, const uint8_t *uid, size_t uid_len,
 	MDB_cursor *cur;
 	MDB_val k = {uid_len, (void *)uid}, v;
 	struct student_state st, hit;
-	int rc, ret, hit_idx = -1;
+	int rc, ret, hit_idx = -1, live = 0;
 
 	memset(out, 0, sizeof *out);
 	out->decision = DEC_UNKNOWN;
@@ -896,16 +896,22 @@ int replica_check_uid(struct replica *r, const uint8_t *uid, size_t uid_len,
 		if (st.cards[idx].uid_len != uid_len ||
 		    memcmp(st.cards[idx].uid, uid, uid_len) != 0)
 			continue;
-		if (out->candidates++ == 0) {
+		/* Several cards may share a 4-byte NUID.  Cancelled and
+		 * replaced cards are history: the one live card decides. */
+		out->candidates++;
+		if (st.cards[idx].terminal == TERMINAL_NONE)
+			live++;
+		if (hit_idx < 0 || (st.cards[idx].terminal == TERMINAL_NONE &&
+				    hit.cards[hit_idx].terminal != TERMINAL_NONE)) {
 			hit = st;
 			hit_idx = idx;
 		}
 	}
 	mdb_cursor_close(cur);
 	rd_end(r);
-	if (out->candidates == 1)
+	if (out->candidates >= 1 && live <= 1)
 		check_fill(r, &hit, &hit.cards[hit_idx], at_ms, out);
-	else if (out->candidates > 1)
+	if (live > 1)
 		out->decision = DEC_AMBIGUOUS;
 	return CN_OK;
 }

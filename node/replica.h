@@ -147,7 +147,10 @@ int replica_find_idd(struct replica *r, const uint8_t idd[static CN_KEY_LEN],
 		     char (*out)[CN_EDU_ID_MAX + 1], int max);
 
 /* The reader decision (DESIGN §6) for a card given by number or by UID, at
- * instant `at_ms` (local date in the process time zone). */
+ * instant `at_ms` (local date in the process time zone).  Where several
+ * cards share a UID, cancelled and replaced ones are passed over; two or
+ * more live cards give DEC_AMBIGUOUS (the reader must read the card number
+ * from the chip). */
 struct check_result {
 	enum decision decision;
 	char card[CN_CARD_NO_MAX + 1];  /* "" if unknown */

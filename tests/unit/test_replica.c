@@ -455,6 +455,31 @@ static void test_behind(void)
 	printf("replica: restored copy refuses to author until caught up ok\n");
 }
 
+/* Two cards with one 4-byte NUID: ambiguous while both live; once one is
+ * cancelled the other decides. */
+static void test_uid_collision(void)
+{
+	struct entry e;
+	struct check_result res;
+	const uint8_t uid[4] = {0x0c, 0x0c, 0x0c, 0x0c};
+
+	tu_put(&e, "U1", "甲", SCHOOL_A); tu_author(&city, &e, 0);
+	tu_put(&e, "U2", "乙", SCHOOL_B); tu_author(&city, &e, 0);
+	tu_issue(&e, "U1", "UC1", 0x0c0c0c0c); tu_author(&city, &e, 0);
+	tu_issue(&e, "U2", "UC2", 0x0c0c0c0c); tu_author(&city, &e, 0);
+	CHECK_EQ(replica_check_uid(city.r, uid, 4, util_now_ms(), &res), 0);
+	CHECK_EQ(res.candidates, 2);
+	CHECK_STR(policy_decision_name(res.decision), "ambiguous");
+	tu_cardop(&e, OP_CARD_CANCEL, "U1", "UC1"); tu_author(&city, &e, 0);
+	CHECK_EQ(replica_check_uid(city.r, uid, 4, util_now_ms(), &res), 0);
+	CHECK_STR(policy_decision_name(res.decision), "accept");
+	CHECK_STR(res.card, "UC2");
+	tu_cardop(&e, OP_CARD_LOST, "U2", "UC2"); tu_author(&city, &e, 0);
+	CHECK_EQ(replica_check_uid(city.r, uid, 4, util_now_ms(), &res), 0);
+	CHECK_STR(policy_decision_name(res.decision), "lost");
+	printf("replica: UID collisions ok\n");
+}
+
 /* A store whose map is far too small grows and replays, losing nothing. */
 static void test_map_growth(void)
 {
@@ -500,6 +525,7 @@ int main(void)
 	test_deny_wins_tie();
 	test_fork_gap_badsig();
 	test_behind();
+	test_uid_collision();
 	test_map_growth();
 	return 0;
 }
