@@ -86,6 +86,12 @@ int store_open(struct store *s, const char *dir, bool rdonly, bool copy,
 		flags |= MDB_RDONLY;
 	if (copy)
 		flags |= MDB_NOLOCK;
+	/* Writers change pages in the map itself: large ingest transactions
+	 * skip copying every dirty page through write(2) (measured: +18%
+	 * import rate, docs/bench.md).  Durability is unchanged: the commit
+	 * still syncs. */
+	if (!s->rdonly)
+		flags |= MDB_WRITEMAP;
 	if ((rc = mdb_env_create(&s->env)) != 0)
 		return store_error(s, rc, "mdb_env_create");
 	mdb_env_set_maxdbs(s->env, DB__COUNT + 2);
