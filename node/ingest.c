@@ -524,7 +524,8 @@ static int ingest_origin(struct ingest *in, struct item *it, size_t n)
 		     (unsigned long long)it[last_ok].seq);
 	}
 	for (size_t j = i; j < last_ok; j++) {
-		uint8_t k[12], bare[CN_ENTRY_MAX];
+		uint8_t k[12], bare[CN_ENTRY_MAX], packed[CN_ENTRY_MAX];
+		size_t plen;
 		/* An inner signature that does not verify is not the author's:
 		 * the payload is vouched for by the later one, so it is kept
 		 * without the bad signature. */
@@ -544,8 +545,11 @@ static int ingest_origin(struct ingest *in, struct item *it, size_t n)
 		store_be64(k + 4, it[j].seq);
 		/* The newest origin's log is the end of the database: its
 		 * entries append in key order. */
-		ret = store_put(&r->st, in->txn, DB_LOG, k, sizeof k, it[j].wire,
-				it[j].wlen, idx + 1 == r->norigins ? MDB_APPEND : 0);
+		if ((ret = log_pack(it[j].wire, it[j].wlen, packed, sizeof packed,
+				    &plen)) != CN_OK)
+			return CN_ERR_STORE; /* decoded and checked already */
+		ret = store_put(&r->st, in->txn, DB_LOG, k, sizeof k, packed, plen,
+				idx + 1 == r->norigins ? MDB_APPEND : 0);
 		if (ret != CN_OK)
 			return ret;
 		if ((ret = apply_one(in, idx, it[j].e)) != CN_OK)
@@ -959,9 +963,12 @@ static int keys_of_origin(struct replica *r, MDB_txn *txn, uint32_t idx,
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && ret == CN_OK;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		struct entry e;
+		size_t len;
 		if (k.mv_size != 12 || store_rd32(k.mv_data) != idx)
 			break;
-		if (log_decode(v.mv_data, v.mv_size, &e, NULL) != CN_OK) {
+		if (log_unpack(r->origins[idx].pk, v.mv_data, v.mv_size, r->logbuf,
+			       sizeof r->logbuf, &len) != CN_OK ||
+		    log_decode(r->logbuf, len, &e, NULL) != CN_OK) {
 			ret = CN_ERR_STORE;
 			break;
 		}

@@ -232,10 +232,77 @@ int srec_load(struct replica *r, MDB_txn *txn, const char *edu_id,
 
 /* ---- the log ---------------------------------------------------------- */
 
+/* Canonical payload maps start {0: 1, 1: h'<32 bytes>', …}: the origin
+ * item is the 35 bytes after the map head and the version item. */
+static const uint8_t ORIGIN_HEAD[3] = {0x01, 0x58, 0x20};
+#define ORIGIN_AT 3
+#define ORIGIN_ITEM (sizeof ORIGIN_HEAD + CN_KEY_LEN)
+
+int log_pack(const uint8_t *wire, size_t wlen, uint8_t *out, size_t cap,
+	     size_t *olen)
+{
+	uint8_t bare[CN_PAYLOAD_MAX];
+	const uint8_t *p, *sig;
+	size_t plen, used;
+	const char *why;
+
+	if (entry_wire_decode(wire, wlen, &p, &plen, &sig, &used, &why) != CN_OK ||
+	    plen < ORIGIN_AT + ORIGIN_ITEM || (p[0] != 0xa8 && p[0] != 0xa9) ||
+	    p[1] != 0x00 || p[2] != 0x01 ||
+	    memcmp(p + ORIGIN_AT, ORIGIN_HEAD, sizeof ORIGIN_HEAD) != 0)
+		return CN_ERR_MALFORMED;
+	bare[0] = (uint8_t)(p[0] - 1);
+	memcpy(bare + 1, p + 1, ORIGIN_AT - 1);
+	memcpy(bare + ORIGIN_AT, p + ORIGIN_AT + ORIGIN_ITEM,
+	       plen - ORIGIN_AT - ORIGIN_ITEM);
+	return entry_wire_encode(bare, plen - ORIGIN_ITEM, sig, out, cap, olen);
+}
+
+int log_unpack(const uint8_t origin[static CN_KEY_LEN], const uint8_t *val,
+	       size_t vlen, uint8_t *out, size_t cap, size_t *olen)
+{
+	uint8_t full[CN_PAYLOAD_MAX + ORIGIN_ITEM];
+	const uint8_t *p, *sig;
+	size_t plen, used;
+	const char *why;
+
+	if (entry_wire_decode(val, vlen, &p, &plen, &sig, &used, &why) != CN_OK ||
+	    used != vlen || plen < ORIGIN_AT || plen > CN_PAYLOAD_MAX ||
+	    (p[0] != 0xa7 && p[0] != 0xa8) || p[1] != 0x00 || p[2] != 0x01)
+		return CN_ERR_MALFORMED;
+	full[0] = (uint8_t)(p[0] + 1);
+	memcpy(full + 1, p + 1, ORIGIN_AT - 1);
+	memcpy(full + ORIGIN_AT, ORIGIN_HEAD, sizeof ORIGIN_HEAD);
+	memcpy(full + ORIGIN_AT + sizeof ORIGIN_HEAD, origin, CN_KEY_LEN);
+	memcpy(full + ORIGIN_AT + ORIGIN_ITEM, p + ORIGIN_AT, plen - ORIGIN_AT);
+	return entry_wire_encode(full, plen + ORIGIN_ITEM, sig, out, cap, olen);
+}
+
+/* The public key of origin `idx`, from the loaded table or the store. */
+static int origin_pk_of(struct replica *r, MDB_txn *txn, uint32_t idx,
+			uint8_t pk[static CN_KEY_LEN])
+{
+	uint8_t k[4];
+	MDB_val v;
+	int ret;
+
+	if (idx < r->norigins) {
+		memcpy(pk, r->origins[idx].pk, CN_KEY_LEN);
+		return CN_OK;
+	}
+	store_be32(k, idx);
+	if ((ret = store_get(&r->st, txn, DB_ORIGIN, k, 4, &v)) != CN_OK)
+		return ret == CN_ERR_NOTFOUND ? CN_ERR_STORE : ret;
+	if (v.mv_size != ORIGIN_REC_LEN)
+		return CN_ERR_STORE;
+	memcpy(pk, v.mv_data, CN_KEY_LEN);
+	return CN_OK;
+}
+
 int log_get(struct replica *r, MDB_txn *txn, uint32_t idx, uint64_t seq,
 	    const uint8_t **wire, size_t *len)
 {
-	uint8_t k[12];
+	uint8_t k[12], pk[CN_KEY_LEN];
 	MDB_val v;
 	int ret;
 
@@ -244,8 +311,11 @@ int log_get(struct replica *r, MDB_txn *txn, uint32_t idx, uint64_t seq,
 	ret = store_get(&r->st, txn, DB_LOG, k, sizeof k, &v);
 	if (ret != CN_OK)
 		return ret == CN_ERR_NOTFOUND ? CN_ERR_STORE : ret;
-	*wire = v.mv_data;
-	*len = v.mv_size;
+	if ((ret = origin_pk_of(r, txn, idx, pk)) != CN_OK)
+		return ret;
+	if (log_unpack(pk, v.mv_data, v.mv_size, r->logbuf, sizeof r->logbuf, len))
+		return CN_ERR_STORE;
+	*wire = r->logbuf;
 	return CN_OK;
 }
 
@@ -650,8 +720,9 @@ int replica_log_walk(struct replica *r, const uint8_t origin[static CN_KEY_LEN],
 	MDB_cursor *cur = NULL;
 	MDB_val k, v;
 	struct origin_rec o;
-	uint8_t kb[12];
+	uint8_t kb[12], buf[CN_ENTRY_MAX + 64];
 	uint32_t idx;
+	size_t len;
 	int rc, ret;
 
 	/* A walk of its own transaction: callbacks may use the replica. */
@@ -680,7 +751,11 @@ int replica_log_walk(struct replica *r, const uint8_t origin[static CN_KEY_LEN],
 		seq = store_rd64((uint8_t *)k.mv_data + 4);
 		if (seq > to)
 			break;
-		ret = cb(ctx, seq, v.mv_data, v.mv_size);
+		if (log_unpack(origin, v.mv_data, v.mv_size, buf, sizeof buf, &len)) {
+			ret = CN_ERR_STORE;
+			break;
+		}
+		ret = cb(ctx, seq, buf, len);
 	}
 out:
 	if (cur)
@@ -996,8 +1071,14 @@ static int log_walk_items(struct replica *r, bool refused_only,
 			if (log_get(r, txn, idx, seq, &wire, &len) != CN_OK)
 				continue;
 		} else {
-			wire = v.mv_data;
-			len = v.mv_size;
+			uint8_t pk[CN_KEY_LEN];
+			if (origin_pk_of(r, txn, idx, pk) != CN_OK ||
+			    log_unpack(pk, v.mv_data, v.mv_size, r->logbuf,
+				       sizeof r->logbuf, &len) != CN_OK) {
+				ret = CN_ERR_STORE;
+				break;
+			}
+			wire = r->logbuf;
 		}
 		if (log_decode(wire, len, &it.e, &sig) != CN_OK) {
 			ret = CN_ERR_STORE;

@@ -48,6 +48,7 @@ struct replica {
 	struct authority *auth;
 	struct fold_env fenv;
 	MDB_txn *rtxn;            /* reusable read transaction (reset) */
+	uint8_t logbuf[CN_ENTRY_MAX + 64]; /* log_get()'s result */
 	/* origins as of the current transaction, index = origin idx */
 	struct origin_rec *origins;
 	uint32_t norigins, caporigins;
@@ -87,8 +88,17 @@ void srec_free(struct srec *rec);
 int srec_load(struct replica *r, MDB_txn *txn, const char *edu_id,
 	      struct srec *rec);
 
-/* Log access inside a transaction: the wire bytes (valid until the txn
- * ends or writes) of (idx, seq). */
+/* The log stores an entry without its origin field, which its key names
+ * (35 bytes less per entry).  log_pack() makes the stored form of a wire
+ * entry; log_unpack() gives back the exact wire bytes.  Both refuse
+ * (CN_ERR_MALFORMED) anything not shaped as entry_encode() writes. */
+int log_pack(const uint8_t *wire, size_t wlen, uint8_t *out, size_t cap,
+	     size_t *olen);
+int log_unpack(const uint8_t origin[static CN_KEY_LEN], const uint8_t *val,
+	       size_t vlen, uint8_t *out, size_t cap, size_t *olen);
+
+/* Log access inside a transaction: the wire bytes of (idx, seq), valid
+ * until the next log_get() on this replica. */
 int log_get(struct replica *r, MDB_txn *txn, uint32_t idx, uint64_t seq,
 	    const uint8_t **wire, size_t *len);
 /* Decode a stored wire entry fully. */
