@@ -30,12 +30,12 @@ static int write_hex(const char *path, const uint8_t *key, size_t n,
 	return ret;
 }
 
-static int read_hex(const char *path, uint8_t *out, size_t n, char *err,
-		    size_t errlen)
+int datadir_read_hex(const char *path, uint8_t *out, size_t n, bool private_,
+		     char *err, size_t errlen)
 {
 	uint8_t *buf;
 	size_t len;
-	int ret = util_check_private(path);
+	int ret = private_ ? util_check_private(path) : CN_OK;
 
 	if (ret == CN_ERR_PERM) {
 		snprintf(err, errlen, "%s is readable by group or others; fix it "
@@ -64,7 +64,7 @@ static int read_hex(const char *path, uint8_t *out, size_t n, char *err,
 int datadir_read_secret(const char *path, uint8_t out[static CN_KEY_LEN],
 			char *err, size_t errlen)
 {
-	return read_hex(path, out, CN_KEY_LEN, err, errlen);
+	return datadir_read_hex(path, out, CN_KEY_LEN, true, err, errlen);
 }
 
 int datadir_write_secret(const char *path, const uint8_t key[static CN_KEY_LEN],
@@ -76,7 +76,7 @@ int datadir_write_secret(const char *path, const uint8_t key[static CN_KEY_LEN],
 int datadir_read_root(const char *path, uint8_t sk[static 64], char *err,
 		      size_t errlen)
 {
-	return read_hex(path, sk, 64, err, errlen);
+	return datadir_read_hex(path, sk, 64, true, err, errlen);
 }
 
 int datadir_write_root(const char *path, const uint8_t sk[static 64],

@@ -434,32 +434,9 @@ static int read_hex_file(const char *dir, const char *name, uint8_t *out,
 			 size_t n, bool private_, char *err, size_t errlen)
 {
 	char path[PATH_MAX + 64];
-	uint8_t *buf;
-	size_t len;
-	int ret;
 
 	snprintf(path, sizeof path, "%s/%s", dir, name);
-	if (private_ && (ret = util_check_private(path)) == CN_ERR_PERM) {
-		snprintf(err, errlen, "%s is readable by group or others; "
-			 "fix it with: chmod 600 %s", path, path);
-		return ret;
-	}
-	ret = util_read_file(path, 4 * n + 16, &buf, &len);
-	if (ret != CN_OK) {
-		snprintf(err, errlen, "cannot read %s: %s", path,
-			 ret == CN_ERR_IO ? strerror(errno) : cn_strerror(ret));
-		return ret;
-	}
-	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
-		buf[--len] = '\0';
-	ret = util_hex_decode((const char *)buf, out, n);
-	sodium_memzero(buf, len);
-	free(buf);
-	if (ret != CN_OK) {
-		snprintf(err, errlen, "%s does not hold %zu hex digits", path, 2 * n);
-		return CN_ERR_MALFORMED;
-	}
-	return CN_OK;
+	return datadir_read_hex(path, out, n, private_, err, errlen);
 }
 
 static void derive_key(const uint8_t secret[static CN_KEY_LEN],

@@ -122,6 +122,12 @@ int meta_get_str(struct replica *r, MDB_txn *txn, const char *key, char *out,
 int meta_put_str(struct replica *r, MDB_txn *txn, const char *key,
 		 const char *v);
 
+/* Read a file of exactly 2n hex digits (and a newline).  With private_,
+ * refuse (CN_ERR_PERM, with the chmod that fixes it in err) a file that
+ * group or others may read. */
+int datadir_read_hex(const char *path, uint8_t *out, size_t n, bool private_,
+		     char *err, size_t errlen);
+
 /* Reload certificates and revocations from the store into r->auth. */
 int authority_reload(struct replica *r, MDB_txn *txn);
 
