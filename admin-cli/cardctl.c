@@ -3,6 +3,7 @@
  * commands (DESIGN §10).  Each command lives in one cmd_*.c file.
  */
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +55,8 @@ static void usage(FILE *f)
 		fprintf(f, "  %-9s %s\n", commands[i].name,
 			commands[i].description);
 	fprintf(f,
-		"\nGlobal options (also accepted after the command):\n"
+		"\nGlobal options (accepted anywhere: before or after the command,\n"
+		"or between a command group and its subcommand; not after '--'):\n"
 		"  -d, --data DIR  the node's data directory (default "
 		"$CARDNODE_DATA,\n"
 		"                  else " CLI_DEFAULT_DATA ")\n"
@@ -62,19 +64,96 @@ static void usage(FILE *f)
 		"else\n"
 		"  -h, --help      this text; '<command> --help' for a command\n"
 		"  --version       print the version\n"
-		"\nEnvironment: CARDNODE_DATA (data directory), CARDNODE_ACTOR "
-		"(the --actor\n"
-		"recorded in entries; else $USER), CARDNODE_NOW_MS (fixed "
-		"clock, tests).\n"
+		"\nEnvironment:\n"
+		"  CARDNODE_DATA     the data directory when -d is not given\n"
+		"  CARDNODE_ACTOR    the actor recorded in entries when --actor is "
+		"not given;\n"
+		"                    the default chain is --actor, else "
+		"$CARDNODE_ACTOR,\n"
+		"                    else $USER, else \"cardctl\"\n"
+		"  CARDNODE_NOW_MS   tests only: a fixed clock (ms since the "
+		"epoch)\n"
+		"  CARDNODE_MAP_SIZE tests only: the initial LMDB map size in "
+		"bytes\n"
 		"\nExit codes:\n"
 		"  0  ok (check: accept)\n"
-		"  1  failure (I/O, store, data directory)\n"
+		"  1  failure (I/O, store, data directory; verify: a "
+		"disagreement)\n"
 		"  2  usage (bad command line)\n"
-		"  3  not found (check: unknown card or UID)\n"
-		"  4  refused or unauthorized (check: lost, frozen, expired, "
-		"…)\n"
+		"  3  not found (no such student or card; check: unknown card "
+		"or UID)\n"
+		"  4  refused or unauthorized (an entry the authority or fold "
+		"refuses,\n"
+		"     a certificate not signed by the root; check: lost, frozen, "
+		"expired, …)\n"
 		"  5  partial (a damaged bundle applied in part; diff: "
 		"replicas differ)\n");
+}
+
+/*
+ * Take the global options out of argv wherever they are (before the
+ * command, between a group and its subcommand, among the subcommand's
+ * arguments), except after "--": -d DIR, -dDIR, --data DIR, --data=DIR,
+ * --json.  -h/--help before the command stays for main (the global
+ * usage); after it, it is moved to the end so that the deepest command
+ * named answers it ("cardctl card --help show" is "card show --help").
+ * Abbreviations (--js) are left in place for the subcommand's own parser.
+ * Returns -1, or the exit code after a usage error.
+ */
+static int pull_globals(int *argcp, char **argv)
+{
+	static char help_opt[] = "--help";
+	int argc = *argcp, i, j = 1;
+	bool seen_cmd = false, help = false;
+
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "--"))
+			break;
+		if (!strcmp(a, "--json")) {
+			cli.json = true;
+			continue;
+		}
+		if (!strcmp(a, "-d") || !strcmp(a, "--data")) {
+			if (i + 1 >= argc) {
+				cli_err("option '%s' needs a value", a);
+				return CLI_USAGE;
+			}
+			a = argv[++i];
+			goto data;
+		}
+		if (!strncmp(a, "--data=", 7)) {
+			a += 7;
+			goto data;
+		}
+		if (!strncmp(a, "-d", 2) && a[2]) {
+			a += 2;
+			goto data;
+		}
+		if (seen_cmd && (!strcmp(a, "-h") || !strcmp(a, "--help"))) {
+			help = true;
+			continue;
+		}
+		if (a[0] != '-' || !a[1])
+			seen_cmd = true;
+		argv[j++] = argv[i];
+		continue;
+data:
+		if (!*a) {
+			cli_err("-d/--data needs a directory");
+			return CLI_USAGE;
+		}
+		cli.data_dir = a;
+	}
+	/* Room: every option taken out freed a slot. */
+	if (help)
+		argv[j++] = help_opt;
+	for (; i < argc; i++)
+		argv[j++] = argv[i];
+	argv[j] = NULL;
+	*argcp = j;
+	return -1;
 }
 
 int main(int argc, char **argv)
@@ -92,6 +171,10 @@ int main(int argc, char **argv)
 	env = getenv("CARDNODE_DATA");
 	cli.data_dir = env && *env ? env : CLI_DEFAULT_DATA;
 
+	if ((c = pull_globals(&argc, argv)) >= 0) {
+		fprintf(stderr, "Try '%s --help' for more.\n", cli.prog);
+		return c;
+	}
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+:hd:", opts, NULL)) != -1) {
 		switch (c) {

@@ -260,14 +260,59 @@ int cli_actor_check(const struct cli_cmd *cmd)
 	return CLI_OK;
 }
 
+/* Does s look like YYYY-MM-DD (digits and dashes, whatever the values)?
+ * The year into *year. */
+static bool date_shaped(const char *s, unsigned *year)
+{
+	if (strlen(s) != 10 || s[4] != '-' || s[7] != '-')
+		return false;
+	for (int i = 0; i < 10; i++)
+		if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
+			return false;
+	*year = (unsigned)((s[0] - '0') * 1000 + (s[1] - '0') * 100 +
+			   (s[2] - '0') * 10 + (s[3] - '0'));
+	return true;
+}
+
+/* "YYYY-MM-DD" into *day: 0, -1 not a date, -2 a date out of range. */
+static int parse_day(const char *s, uint32_t *day)
+{
+	unsigned year;
+
+	if (!date_shaped(s, &year))
+		return -1;
+	if (year < CLI_DATE_MIN / 10000 || year > CLI_DATE_MAX / 10000)
+		return -2;
+	if (policy_date_parse(s, day) != 0 || !policy_date_valid(*day))
+		return -1;
+	if (*day < CLI_DATE_MIN || *day > CLI_DATE_MAX ||
+	    !entry_date_valid(*day))
+		return -2;
+	return 0;
+}
+
+static int date_range_error(const struct cli_cmd *cmd, const char *opt,
+			    const char *s)
+{
+	return cli_usage_error(cmd,
+			       "%s '%s' is out of range: dates must lie in "
+			       "2000-01-01 … 2199-12-31",
+			       opt, s);
+}
+
 int cli_parse_date(const struct cli_cmd *cmd, const char *opt,
 		   const char *s, uint32_t *day)
 {
-	if (policy_date_parse(s, day) != 0 || !policy_date_valid(*day))
+	switch (parse_day(s, day)) {
+	case 0:
+		return CLI_OK;
+	case -2:
+		return date_range_error(cmd, opt, s);
+	default:
 		return cli_usage_error(cmd,
 				       "%s '%s' is not a date; write YYYY-MM-DD",
 				       opt, s);
-	return CLI_OK;
+	}
 }
 
 int cli_parse_at(const struct cli_cmd *cmd, const char *opt, const char *s,
@@ -282,8 +327,14 @@ int cli_parse_at(const struct cli_cmd *cmd, const char *opt, const char *s,
 		goto bad;
 	memcpy(date, s, 10);
 	date[10] = '\0';
-	if (policy_date_parse(date, &day) != 0 || !policy_date_valid(day))
+	switch (parse_day(date, &day)) {
+	case 0:
+		break;
+	case -2:
+		return date_range_error(cmd, opt, s);
+	default:
 		goto bad;
+	}
 	if (n == 16) {
 		const char *t = s + 10;
 
@@ -621,6 +672,12 @@ void cli_text_card(const struct student_state *st, const struct card_state *c,
 
 int cli_author(struct replica *r, struct entry *e)
 {
+	return cli_author_ex(r, e, NULL, NULL);
+}
+
+int cli_author_ex(struct replica *r, struct entry *e,
+		  void (*extra)(void *ctx), void *ctx)
+{
 	size_t bad = 0;
 	enum fold_reason why = FR_APPLIED;
 	const char *opname = entry_op_name(e->op);
@@ -665,6 +722,8 @@ int cli_author(struct replica *r, struct entry *e)
 		json_kv_uint("seq", e->seq);
 		json_kv_uint("hlc", e->hlc);
 		json_kv_str("actor", e->actor);
+		if (extra)
+			extra(ctx);
 		json_object_end();
 		return json_end() ? CLI_FAIL : CLI_OK;
 	}

@@ -8,13 +8,18 @@
  *   0  ok          the command did what it was asked
  *                  (check: the card is accepted)
  *   1  failure     I/O, store, crypto or data-dir problem; see stderr
+ *                  (verify: the replica disagrees with its signatures,
+ *                  chain or fold — a failure, not a refusal)
  *   2  usage       bad command line: unknown command or option, missing or
  *                  malformed argument
- *   3  not found   no such student, card, file or data dir entry
+ *   3  not found   no such student or card (every command that names one
+ *                  checks it first), no such input file
  *                  (check: the card or UID is unknown)
- *   4  refused     the authority or the fold refuses the change, a
- *                  signature does not verify, the node is behind its own
- *                  log (check: any rejection — lost, frozen, expired …)
+ *   4  refused     the authority or the fold refuses the change (an
+ *                  unauthorized entry), a certificate or revocation not
+ *                  signed by this deployment's root, the node is behind
+ *                  its own log (check: any rejection — lost, frozen,
+ *                  expired …)
  *   5  partial     some of the work was done, not all (import/merge of a
  *                  damaged bundle; diff: the replicas differ)
  */
@@ -130,10 +135,14 @@ const char *cli_actor(void);
 int cli_actor_check(const struct cli_cmd *cmd);
 
 /* "YYYY-MM-DD" into *day; on error prints a usage message naming `opt`
- * and returns CLI_USAGE. */
+ * and returns CLI_USAGE.  The date must also lie in the range entries can
+ * hold, 2000-01-01 … 2199-12-31 (CLI_DATE_MIN … CLI_DATE_MAX). */
+#define CLI_DATE_MIN 20000101u
+#define CLI_DATE_MAX 21991231u
 int cli_parse_date(const struct cli_cmd *cmd, const char *opt,
 		   const char *s, uint32_t *day);
-/* "YYYY-MM-DD[THH:MM]" in local time into ms since the epoch. */
+/* "YYYY-MM-DD[THH:MM]" in local time into ms since the epoch; the date in
+ * the same range as cli_parse_date. */
 int cli_parse_at(const struct cli_cmd *cmd, const char *opt, const char *s,
 		 uint64_t *ms);
 /* An unsigned decimal in [min, max]. */
@@ -184,6 +193,10 @@ void cli_text_card(const struct student_state *st, const struct card_state *c,
  * written (text or JSON) and returns 0; otherwise prints why and returns
  * the exit code (4 for refusals and a node behind its own log). */
 int cli_author(struct replica *r, struct entry *e);
+/* … the same, and `extra(ctx)` adds keys to the JSON object written (it is
+ * called inside the object, after the common keys). */
+int cli_author_ex(struct replica *r, struct entry *e,
+		  void (*extra)(void *ctx), void *ctx);
 
 /* ---- command groups ("card issue", "cert install" …) --------------------- */
 

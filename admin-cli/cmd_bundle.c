@@ -2,11 +2,13 @@
  * cmd_bundle.c — moving entries without a network (DESIGN §7): export,
  * import, merge of another data directory, and diff against one.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <sodium.h>
 
@@ -200,6 +202,13 @@ static int report_result(int rc, const char *what, const char *src,
 				"good copy of the rest and run it again.\n");
 		return CLI_PARTIAL;
 	case CN_ERR_NOTFOUND:
+		if (strcmp(what, "bundle")) {
+			/* merge checked DIR first: something inside it is
+			 * missing. */
+			cli_err("cannot merge '%s': %s", src,
+				problem[0] ? problem : cn_strerror(rc));
+			return CLI_FAIL;
+		}
 		cli_err("%s '%s' does not exist", what, src);
 		return CLI_NOTFOUND;
 	case CN_ERR_MALFORMED:
@@ -259,8 +268,39 @@ static const struct cli_cmd merge_cmd = {
 	"Merge another replica's data directory (e.g. a copy taken from a\n"
 	"failed machine): its certificates, revocations and every entry this\n"
 	"node lacks, verified as an import.  DIR is only read.\n"
-	"Exit codes as for import.\n"
+	"Exit codes as for import; 1 if DIR does not exist, is not a\n"
+	"directory or is not a cardnode data directory (no data.mdb).\n"
 };
+
+/* Is `dir` (merge/diff DIR) a data directory at all?  0, or after saying
+ * which of the three it is not, CLI_FAIL. */
+static int check_other_dir(const char *dir)
+{
+	char path[PATH_MAX];
+	struct stat sb;
+
+	if (stat(dir, &sb) != 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			cli_err("'%s' does not exist", dir);
+		else
+			cli_err("cannot access '%s': %s", dir, strerror(errno));
+		return CLI_FAIL;
+	}
+	if (!S_ISDIR(sb.st_mode)) {
+		cli_err("'%s' is not a directory; give another replica's data "
+			"directory",
+			dir);
+		return CLI_FAIL;
+	}
+	if (snprintf(path, sizeof path, "%s/data.mdb", dir) >=
+		    (int)sizeof path ||
+	    stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		cli_err("'%s' is not a cardnode data directory (no data.mdb)",
+			dir);
+		return CLI_FAIL;
+	}
+	return CLI_OK;
+}
 
 static bool same_dir(const char *a, const char *b)
 {
@@ -289,6 +329,8 @@ int cmd_merge_main(int argc, char **argv)
 		return cli_usage_error(cmd, "'%s' is this node's own data "
 					    "directory; give another replica's",
 				       argv[optind]);
+	if ((ret = check_other_dir(argv[optind])))
+		return ret;
 	if ((ret = cli_open(0, &r)))
 		return ret;
 	memset(&rep, 0, sizeof rep);
@@ -306,7 +348,8 @@ static const struct cli_cmd diff_cmd = {
 	"Compare this replica with another replica's data directory DIR (only\n"
 	"read): both version vectors, the entries each lacks, and the students\n"
 	"whose states differ (at most 1000 listed, all counted).\n"
-	"Exit 0 identical, 5 they differ.\n"
+	"Exit 0 identical, 5 they differ; 1 if DIR does not exist, is not a\n"
+	"directory or is not a cardnode data directory (no data.mdb).\n"
 };
 
 struct sdig {
@@ -438,8 +481,7 @@ static uint64_t lacks(const struct vv *a, const struct vv *b, bool print,
 			json_kv_uint("to", a->v[i].seq);
 			json_object_end();
 		} else {
-			printf("  %s lack%s %s #%" PRIu64 "-%" PRIu64 "\n", who,
-			       strcmp(who, "we") ? "s" : "",
+			printf("  %s lack %s #%" PRIu64 "-%" PRIu64 "\n", who,
 			       cli_hex(a->v[i].origin, 4), have + 1,
 			       a->v[i].seq);
 		}
@@ -468,6 +510,8 @@ int cmd_diff_main(int argc, char **argv)
 	while ((c = cli_getopt(cmd, argc, argv, opts)) != -1)
 		COMMON_OR_RETURN(cmd, c);
 	if ((ret = cli_positional(cmd, argc, argv, 1, 1)))
+		return ret;
+	if ((ret = check_other_dir(argv[optind])))
 		return ret;
 	if ((ret = cli_open(REPLICA_RDONLY, &ours)))
 		goto cleanup;

@@ -15,6 +15,7 @@
 #include "json.h"
 #include "policy.h"
 #include "replica.h"
+#include "util.h"
 
 #define COMMON_OR_RETURN(cmd, c)                                        \
 	do {                                                            \
@@ -54,8 +55,100 @@ static const struct cli_cmd issue_cmd = {
 	"Issue card number CARD with chip UID HEX (4, 7 or 10 bytes) to a\n"
 	"student (card.issue).  --replaces OLD issues it as the replacement of\n"
 	"the student's card OLD, which becomes 'replaced' (补卡).  A card\n"
-	"number already issued to anyone is refused (exit 4).\n"
+	"number already issued to anyone is refused (exit 4); an unknown\n"
+	"student or OLD is exit 3, an OLD of another student exit 4.\n"
+	"\n"
+	"A UID already carried by another card that is not cancelled or\n"
+	"replaced is allowed (4-byte NUIDs collide): a warning on stderr names\n"
+	"the other card, and readers then tell the cards apart by the card\n"
+	"number stored on the chip ('check --uid' answers 'ambiguous').\n"
 };
+
+/* Cards other than `skip` that carry `uid` and are not cancelled or
+ * replaced: the rare case of several such cards is found by a walk. */
+struct uid_walk {
+	const uint8_t *uid;
+	uint8_t uid_len;
+	const char *skip;
+	int n;
+	char first[3][CN_CARD_NO_MAX + 1];
+	char first_student[3][CN_EDU_ID_MAX + 1];
+};
+
+static int uid_walk_cb(void *ctx, const struct student_state *st)
+{
+	struct uid_walk *w = ctx;
+
+	for (int i = 0; i < st->ncards && i < CN_CARDS_MAX; i++) {
+		const struct card_state *c = &st->cards[i];
+
+		if (c->terminal != TERMINAL_NONE || c->uid_len != w->uid_len ||
+		    memcmp(c->uid, w->uid, w->uid_len) != 0 ||
+		    (w->skip && !strcmp(c->card, w->skip)))
+			continue;
+		if (w->n < 3) {
+			snprintf(w->first[w->n], sizeof w->first[0], "%s",
+				 c->card);
+			snprintf(w->first_student[w->n],
+				 sizeof w->first_student[0], "%s", st->edu_id);
+		}
+		w->n++;
+	}
+	return 0;
+}
+
+/* Before issuing: the live cards (not cancelled or replaced) other than
+ * `replaces` that already carry `uid`, into *w. */
+static void find_uid_shared(struct replica *r, const uint8_t *uid,
+			    uint8_t uid_len, const char *replaces,
+			    struct uid_walk *w)
+{
+	struct check_result res;
+
+	memset(w, 0, sizeof *w);
+	w->uid = uid;
+	w->uid_len = uid_len;
+	w->skip = replaces;
+	memset(&res, 0, sizeof res);
+	if (replica_check_uid(r, uid, uid_len, util_now_ms(), &res) != 0 ||
+	    res.candidates == 0)
+		return;
+	if (res.decision == DEC_AMBIGUOUS) {
+		/* Several live cards already: find them (rare, so a walk). */
+		if (replica_students_walk(r, uid_walk_cb, w) != 0)
+			w->n = 0;
+		return;
+	}
+	/* At most one live card: the check names it. */
+	if (res.card[0] && res.decision != DEC_CANCELLED &&
+	    res.decision != DEC_REPLACED &&
+	    !(replaces && !strcmp(res.card, replaces))) {
+		snprintf(w->first[0], sizeof w->first[0], "%s", res.card);
+		snprintf(w->first_student[0], sizeof w->first_student[0], "%s",
+			 res.edu_id);
+		w->n = 1;
+	}
+}
+
+/* After issuing `card`: the warning (stderr, not an error). */
+static void warn_uid_shared(const struct uid_walk *w, const char *card)
+{
+	if (w->n <= 0)
+		return;
+	fflush(stdout);
+	fprintf(stderr, "%s: warning: UID %s of card %s is also carried by "
+			"card %s (student %s)",
+		cli.prog, cli_hex(w->uid, w->uid_len), card, w->first[0],
+		w->first_student[0]);
+	for (int i = 1; i < w->n && i < 3; i++)
+		fprintf(stderr, ", card %s (student %s)", w->first[i],
+			w->first_student[i]);
+	if (w->n > 3)
+		fprintf(stderr, " and %d more", w->n - 3);
+	fprintf(stderr, ".\n  This is allowed (4-byte NUIDs collide); readers "
+			"tell the cards apart by the\n  card number on the "
+			"chip, and 'cardctl check --uid' answers 'ambiguous'.\n");
+}
 
 static int card_issue(int argc, char **argv)
 {
@@ -76,6 +169,7 @@ static int card_issue(int argc, char **argv)
 	const char *expires_s = NULL, *replaces = NULL, *card;
 	struct replica *r = NULL;
 	struct student_state st;
+	struct uid_walk shared;
 	struct entry e;
 	int c, idx, rc, ret;
 
@@ -155,13 +249,27 @@ static int card_issue(int argc, char **argv)
 		ret = cli_exit_of(rc);
 		goto cleanup;
 	}
+	rc = replica_student(r, student, &st);
+	if (rc == CN_ERR_NOTFOUND || (rc == 0 && !st.known)) {
+		cli_err("no student '%s' is known here (--student); write it "
+			"first with 'cardctl student put'",
+			student);
+		ret = CLI_NOTFOUND;
+		goto cleanup;
+	}
+	if (rc) {
+		cli_err("cannot read student '%s': %s", student,
+			cn_strerror(rc));
+		ret = cli_exit_of(rc);
+		goto cleanup;
+	}
 	if (replaces) {
 		rc = replica_card(r, replaces, &st, &idx);
-		if (rc == CN_ERR_NOTFOUND || (rc == 0 && strcmp(st.edu_id, student))) {
-			cli_err("refused: --replaces '%s' is not a card of "
-				"student %s",
-				replaces, student);
-			ret = rc == CN_ERR_NOTFOUND ? CLI_NOTFOUND : CLI_REFUSED;
+		if (rc == CN_ERR_NOTFOUND) {
+			cli_err("--replaces '%s': no such card; no student "
+				"here holds a card with that number",
+				replaces);
+			ret = CLI_NOTFOUND;
 			goto cleanup;
 		}
 		if (rc) {
@@ -170,8 +278,19 @@ static int card_issue(int argc, char **argv)
 			ret = cli_exit_of(rc);
 			goto cleanup;
 		}
+		if (strcmp(st.edu_id, student)) {
+			cli_err("refused: --replaces '%s' is a card of student "
+				"%s, not of %s; a card only replaces a card of "
+				"the same student",
+				replaces, st.edu_id, student);
+			ret = CLI_REFUSED;
+			goto cleanup;
+		}
 	}
+	find_uid_shared(r, e.body.uid, e.body.uid_len, replaces, &shared);
 	ret = cli_author(r, &e);
+	if (ret == CLI_OK)
+		warn_uid_shared(&shared, card);
 cleanup:
 	replica_close(r);
 	return ret;
@@ -291,15 +410,75 @@ static const struct cli_cmd validate_cmd = {
 	"Monthly validation (增效, profile suzhou): validating on day 1-20 makes\n"
 	"the card valid through the end of that month, from day 21 through the\n"
 	"end of the next.  --date is the day of validation (default today, in\n"
-	"the node's time zone).  Validity never shrinks.\n"
+	"the node's time zone).  Validity only grows: if the card is\n"
+	"already valid through that month or later, nothing is written and\n"
+	"the command says so (exit 0; JSON \"written\": false).\n"
+	"\n"
+	"Profile-independent: the replica stores validation and registration\n"
+	"on every profile; only 'check' under profile suzhou uses validation.\n"
 };
 static const struct cli_cmd register_cmd = {
 	"card register",
 	"card register CARD [--term YYYYT | --date YYYY-MM-DD] [--actor NAME]",
 	"Semester registration (学期注册, profile beijing): register the card\n"
 	"for term YYYYT (T = 1 spring, February-August; 2 autumn,\n"
-	"September-January), by default the term of --date or of today.\n"
+	"September-January), by default the term of --date or of today.  The\n"
+	"registered term only grows: if the card is already registered for\n"
+	"that term or a later one, nothing is written and the command says so\n"
+	"(exit 0; JSON \"written\": false).\n"
+	"\n"
+	"Profile-independent: the replica stores validation and registration\n"
+	"on every profile; only 'check' under profile beijing uses\n"
+	"registration.\n"
 };
+
+/* The JSON keys card validate / register add to what they report. */
+struct dated_out {
+	uint8_t op;
+	bool written;
+	uint32_t value; /* valid_through YYYYMM or registered_term YYYYT */
+};
+
+static void dated_json(void *ctx)
+{
+	const struct dated_out *o = ctx;
+
+	json_kv_bool("written", o->written);
+	if (o->op == OP_CARD_VALIDATE)
+		json_kv_str("valid_through", cli_month(o->value));
+	else
+		json_kv_uint("registered_term", o->value);
+}
+
+/* The month or term a day gives must be one entries can hold too:
+ * validating on 2199-12-21 or later would reach 2200-01, and January 2000
+ * belongs to term 19992. */
+static int dated_range(const struct cli_cmd *cmd, uint8_t op,
+		       const char *date_s, uint32_t day)
+{
+	const char *d = date_s ? date_s : cli_date(day);
+
+	if (op == OP_CARD_VALIDATE) {
+		uint32_t through = policy_validate_through(day);
+
+		if (through / 100 > CLI_DATE_MAX / 10000)
+			return cli_usage_error(cmd,
+					       "--date '%s' would validate "
+					       "through %s, after the last month "
+					       "entries can hold (2199-12)",
+					       d, cli_month(through));
+	} else {
+		uint32_t term = policy_term_of(day);
+
+		if (!policy_term_valid(term))
+			return cli_usage_error(cmd,
+					       "--date '%s' falls in term "
+					       "%" PRIu32 ", outside the terms "
+					       "entries can hold (20001-21992)",
+					       d, term);
+	}
+	return CLI_OK;
+}
 
 static int card_dated(const struct cli_cmd *cmd, uint8_t op, int argc,
 		      char **argv)
@@ -319,7 +498,9 @@ static int card_dated(const struct cli_cmd *cmd, uint8_t op, int argc,
 	struct student_state st;
 	struct entry e;
 	uint64_t term = 0;
-	uint32_t day = 0;
+	uint32_t day = 0, have, want;
+	const struct card_state *cs;
+	struct dated_out out = { 0 };
 	int c, idx, ret;
 
 	memset(&e, 0, sizeof e);
@@ -356,6 +537,8 @@ static int card_dated(const struct cli_cmd *cmd, uint8_t op, int argc,
 					       "(autumn), e.g. 20251",
 					       term_s);
 	}
+	if (day && (ret = dated_range(cmd, op, date_s, day)))
+		return ret;
 	if ((ret = cli_actor_check(cmd)))
 		return ret;
 
@@ -371,14 +554,51 @@ static int card_dated(const struct cli_cmd *cmd, uint8_t op, int argc,
 	if (op == OP_CARD_VALIDATE) {
 		e.body.through = policy_validate_through(day);
 		e.body.has |= BF(BK_THROUGH);
+		if ((ret = dated_range(cmd, op, date_s, day)))
+			goto cleanup;
 	} else {
 		e.body.term = term ? (uint32_t)term : policy_term_of(day);
 		e.body.has |= BF(BK_TERM);
+		if (!term && (ret = dated_range(cmd, op, date_s, day)))
+			goto cleanup;
 	}
 	if ((ret = find_card(r, card, &st, &idx)))
 		goto cleanup;
+	cs = &st.cards[idx];
+	out.op = op;
+	have = op == OP_CARD_VALIDATE ? cs->valid_through : cs->registered_term;
+	want = op == OP_CARD_VALIDATE ? e.body.through : e.body.term;
+	/* The value only grows: an entry that would not raise it changes
+	 * nothing, so none is written.  A cancelled or replaced card goes on
+	 * to be refused (terminal) as any other write. */
+	if (cs->terminal == TERMINAL_NONE && have >= want) {
+		out.written = false;
+		out.value = have;
+		if (cli.json) {
+			json_object_begin();
+			json_kv_str("op", entry_op_name(op));
+			json_kv_str("key", st.edu_id);
+			json_kv_str("card", card);
+			dated_json(&out);
+			json_object_end();
+			ret = json_end() ? CLI_FAIL : CLI_OK;
+		} else {
+			if (op == OP_CARD_VALIDATE)
+				printf("%s is already valid through %s "
+				       "(nothing written)\n",
+				       card, cli_month(have));
+			else
+				printf("%s is already registered for term "
+				       "%" PRIu32 " (nothing written)\n",
+				       card, have);
+			ret = CLI_OK;
+		}
+		goto cleanup;
+	}
+	out.written = true;
+	out.value = want;
 	snprintf(e.key, sizeof e.key, "%s", st.edu_id);
-	ret = cli_author(r, &e);
+	ret = cli_author_ex(r, &e, dated_json, &out);
 	if (ret == CLI_OK && !cli.json) {
 		if (op == OP_CARD_VALIDATE)
 			printf("  valid through the end of %s\n",

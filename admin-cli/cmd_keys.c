@@ -10,6 +10,7 @@
 #include <sodium.h>
 
 #include "authority.h"
+#include "cbor_rw.h"
 #include "cli.h"
 #include "commands.h"
 #include "json.h"
@@ -638,11 +639,36 @@ static int read_blob(const char *path, const char *what, uint8_t **buf,
 	return CLI_OK;
 }
 
+enum blob_kind { BLOB_UNKNOWN, BLOB_CERT, BLOB_REVOCATION };
+
+/*
+ * What a file holds, by the shape of its payload alone (both are [payload,
+ * signature]; a certificate's payload is a map of 8 entries, a
+ * revocation's of 4).  Only to say "wrong command": nothing is trusted
+ * before the opener has checked the signature.
+ */
+static enum blob_kind blob_kind(const uint8_t *buf, size_t len)
+{
+	struct cbor_rd r, pr;
+	const uint8_t *p;
+	size_t n, plen;
+
+	cbr_init(&r, buf, len);
+	if (cbr_array(&r, &n, 2) || n != 2 || cbr_bstr(&r, &p, &plen, CERT_MAX))
+		return BLOB_UNKNOWN;
+	cbr_init(&pr, p, plen);
+	if (cbr_map(&pr, &n, 16))
+		return BLOB_UNKNOWN;
+	return n == 8 ? BLOB_CERT : n == 4 ? BLOB_REVOCATION : BLOB_UNKNOWN;
+}
+
 static const struct cli_cmd cert_install_cmd = {
 	"cert install", "cert install FILE",
 	"Install a root-signed certificate (from 'cardctl cert issue') into\n"
 	"this node's replica.  Entries it authorizes take effect at once.\n"
 	"Installing one that is already there changes nothing and exits 0.\n"
+	"Exit 3 no such file, 4 not signed by this deployment's root, 1 not a\n"
+	"certificate (a revocation file is named as such).\n"
 };
 
 static int cert_install(int argc, char **argv)
@@ -667,6 +693,13 @@ static int cert_install(int argc, char **argv)
 	path = argv[optind];
 	if ((ret = read_blob(path, "certificate", &buf, &len)))
 		goto cleanup;
+	if (blob_kind(buf, len) == BLOB_REVOCATION) {
+		cli_err("%s is a revocation, not a certificate (use: cardctl "
+			"revoke install %s)",
+			path, path);
+		ret = CLI_FAIL;
+		goto cleanup;
+	}
 	if ((ret = cli_open(0, &r)))
 		goto cleanup;
 	replica_info(r, &info);
@@ -748,6 +781,8 @@ static const struct cli_cmd revoke_install_cmd = {
 	"Install a root-signed revocation into this node's replica; the\n"
 	"histories it affects are re-folded.  Installing one that is already\n"
 	"there changes nothing and exits 0.\n"
+	"Exit 3 no such file, 4 not signed by this deployment's root, 1 not a\n"
+	"revocation (a certificate file is named as such).\n"
 };
 
 static int revoke_install(int argc, char **argv)
@@ -772,6 +807,13 @@ static int revoke_install(int argc, char **argv)
 	path = argv[optind];
 	if ((ret = read_blob(path, "revocation", &buf, &len)))
 		goto cleanup;
+	if (blob_kind(buf, len) == BLOB_CERT) {
+		cli_err("%s is a certificate, not a revocation (use: cardctl "
+			"cert install %s)",
+			path, path);
+		ret = CLI_FAIL;
+		goto cleanup;
+	}
 	if ((ret = cli_open(0, &r)))
 		goto cleanup;
 	replica_info(r, &info);

@@ -422,9 +422,12 @@ cleanup:
 static const struct cli_cmd status_cmd = {
 	"status", "status",
 	"This node's state: node id, version vector (origin → highest seq\n"
-	"held), peers, the age of the newest city watermark, forks detected,\n"
-	"refused entries and counts.  'cardctl --json status' is also a\n"
-	"version vector file for 'export --since-vv'.\n"
+	"held), forks detected, refused entries and counts.  'cardctl --json\n"
+	"status' is also a version vector file for 'export --since-vv'.\n"
+	"\n"
+	"The peers and the age of the newest city watermark are filled in by\n"
+	"the cardnode daemon, which is not built yet: until then they are\n"
+	"empty (text: 'none'; JSON: \"peers\": [], \"watermark_age_s\": null).\n"
 };
 
 static int vv_json_cb(void *ctx, const uint8_t origin[CN_KEY_LEN],

@@ -100,8 +100,10 @@ static const struct cli_cmd put_cmd = {
 	"            [--gender male|female] [--grad YYYY-MM-DD]\n"
 	"            [--id-number X] [--guardian X] [--actor NAME]",
 	"Set the given information fields of a student (student.put; each field\n"
-	"is last-writer-wins).  A new student must name the school; the school\n"
-	"of a known student changes only with 'student transfer'.\n"
+	"is last-writer-wins).  A student not known here yet needs --name and\n"
+	"--school.  For a known student give only the fields to change: the\n"
+	"entry repeats the current name when --name is left out, and the\n"
+	"school changes only with 'student transfer'.\n"
 	"\n"
 	"--id-number (national ID, or passport for foreign students) and\n"
 	"--guardian (phone or ID) are recorded only as a keyed digest: the\n"
@@ -109,7 +111,7 @@ static const struct cli_cmd put_cmd = {
 	"student by it with 'cardctl student find --id-number X'.\n"
 	"\n"
 	"  --actor NAME    who does this, for the audit log (default\n"
-	"                  $CARDNODE_ACTOR, else $USER)\n"
+	"                  $CARDNODE_ACTOR, else $USER, else \"cardctl\")\n"
 };
 
 static int student_put(int argc, char **argv)
@@ -136,9 +138,10 @@ static int student_put(int argc, char **argv)
 	const char *grad_s = NULL, *idnum_s = NULL, *guardian_s = NULL;
 	char idnum[IDNUM_MAX + 1] = "", guardian[GUARDIAN_MAX + 1] = "";
 	struct replica *r = NULL;
+	struct student_state st;
 	struct entry e;
 	uint64_t grade = 0;
-	int c, ret;
+	int c, rc, ret;
 
 	memset(&e, 0, sizeof e);
 	cli_getopt_reset();
@@ -243,6 +246,37 @@ static int student_put(int argc, char **argv)
 
 	if ((ret = cli_open(0, &r)))
 		goto cleanup;
+	/* Every student.put carries a name: a new student must give it (and
+	 * its school); a known one keeps its current name unless told. */
+	rc = replica_student(r, e.key, &st);
+	if (rc && rc != CN_ERR_NOTFOUND) {
+		cli_err("cannot read student '%s': %s", e.key, cn_strerror(rc));
+		ret = cli_exit_of(rc);
+		goto cleanup;
+	}
+	if (rc == CN_ERR_NOTFOUND || !st.known) {
+		if (!name || !school) {
+			ret = cli_usage_error(cmd,
+					      "student '%s' is not known here "
+					      "yet: a new student needs %s",
+					      e.key,
+					      !name && !school
+						      ? "--name and --school"
+					      : !name ? "--name"
+						      : "--school");
+			goto cleanup;
+		}
+	} else if (!name) {
+		if (!st.name[0]) {
+			ret = cli_usage_error(cmd,
+					      "student '%s' has no name on "
+					      "record: give --name",
+					      e.key);
+			goto cleanup;
+		}
+		snprintf(e.body.name, sizeof e.body.name, "%s", st.name);
+		e.body.has |= BF(BK_NAME);
+	}
 	if (idnum_s) {
 		replica_id_digest(r, idnum, e.body.idd);
 		e.body.has |= BF(BK_IDD);

@@ -20,6 +20,12 @@ assert_grep 'Exit codes' "$OUT" "cardctl --help"
 for code in 0 1 2 3 4 5; do
 	assert_grep "^  $code  " "$OUT" "exit code $code in --help"
 done
+assert_grep 'CARDNODE_ACTOR.*\$USER|\$USER.*"cardctl"' "$OUT" "actor default chain in --help"
+assert_grep 'else \$USER, else "cardctl"' "$OUT" "actor chain ends in \"cardctl\""
+assert_grep 'CARDNODE_MAP_SIZE +tests only' "$OUT" "CARDNODE_MAP_SIZE is for tests"
+assert_grep 'CARDNODE_NOW_MS +tests only' "$OUT" "CARDNODE_NOW_MS is for tests"
+assert_grep '^  1  failure.*verify' "$OUT" "verify's disagreement is exit 1"
+assert_grep '^  4  refused or unauthorized' "$OUT" "4 is refused/unauthorized"
 expect_exit 0 "$CARDCTL" -h
 expect_exit 0 "$CARDCTL" help
 expect_exit 0 "$CARDCTL" --version
@@ -54,6 +60,16 @@ for group in root secret cert student card; do
 	expect_exit 0 "$CARDCTL" $group --help
 	assert_grep '^Subcommands:' "$OUT" "'$group --help'"
 done
+expect_exit 0 "$CARDCTL" status --help
+assert_grep 'daemon, which is not built yet' "$OUT" "status --help: peers/watermark"
+assert_grep '"watermark_age_s": null' "$OUT" "status --help: null until then"
+for sub in validate register; do
+	expect_exit 0 "$CARDCTL" card $sub --help
+	assert_grep '^Profile-independent' "$OUT" "card $sub --help: profiles"
+done
+# --help between a group and its subcommand is the subcommand's.
+expect_exit 0 "$CARDCTL" card --help show
+assert_grep '^Usage: cardctl card show' "$OUT" "card --help show"
 unset CARDNODE_DATA
 
 say "bad arguments: exit 2 with a message naming the argument"
@@ -88,6 +104,18 @@ expect_exit 2 "$CARDCTL" -d x check --card C1 --at 2025-03-01T25:00
 assert_grep "'2025-03-01T25:00'" "$ERR" "bad --at time"
 expect_exit 2 "$CARDCTL" -d x check --card
 assert_grep "'--card' needs a value" "$ERR" "--card without a value"
+# Dates outside 2000-01-01 … 2199-12-31 are refused when parsed, naming
+# the option, not later as "malformed input".
+expect_exit 2 "$CARDCTL" -d x student put 20250001 --name X --grad 1999-07-01
+assert_grep "--grad '1999-07-01' is out of range.*2000-01-01" "$ERR" "--grad before 2000"
+expect_exit 2 "$CARDCTL" -d x card issue C1 --student 1 --uid 01020304 --expires 2200-01-01
+assert_grep "--expires '2200-01-01' is out of range" "$ERR" "--expires after 2199"
+expect_exit 2 "$CARDCTL" -d x card validate C1 --date 1999-12-31
+assert_grep "--date '1999-12-31' is out of range" "$ERR" "--date before 2000"
+expect_exit 2 "$CARDCTL" -d x check --card C1 --at 1999-01-01T10:00
+assert_grep "--at '1999-01-01T10:00' is out of range" "$ERR" "--at before 2000"
+expect_exit 2 "$CARDCTL" -d x card register C1 --date 2000-01-15
+assert_grep "--date '2000-01-15' falls in term 19992" "$ERR" "register --date in term 19992"
 expect_exit 2 "$CARDCTL" -d x student put 'bad id!' --name X
 assert_grep "'bad id!'" "$ERR" "bad edu_id"
 expect_exit 2 "$CARDCTL" -d x student put 20250001 --school 110105-0001 --grade 13
@@ -208,7 +236,20 @@ expect_exit 3 ctl -d node check --card NOCARD
 assert_grep '^unknown' "$OUT" "check unknown card"
 expect_exit 3 ctl -d node student find --id-number 110105201001010011
 expect_exit 3 ctl -d node log --student 99999999
+assert_grep "'99999999'" "$ERR" "log --student unknown"
+expect_exit 3 ctl -d node student transfer 99999999 --to 110105-0002
+assert_grep "'99999999'" "$ERR" "student transfer unknown"
+expect_exit 3 ctl -d node card issue C9 --student 99999999 --uid 09090909
+assert_grep "no student '99999999'" "$ERR" "card issue to an unknown student"
 expect_exit 3 ctl -d node import no-such.bundle
+
+say "student put: a new student needs --name and --school up front"
+expect_exit 2 ctl -d node student put 20250001 --grade 4
+assert_grep "needs --name and --school" "$ERR" "new student without --name and --school"
+expect_exit 2 ctl -d node student put 20250001 --name "Li" --grade 4
+assert_grep "needs --school$" "$ERR" "new student without --school"
+expect_exit 2 ctl -d node student put 20250001 --school 110105-0001 --grade 4
+assert_grep "needs --name$" "$ERR" "new student without --name"
 
 say "writing, and JSON that is one document"
 expect_exit 0 ctl -d node student put 20250001 --name "Li \"Wei\"" \
@@ -227,6 +268,12 @@ assert_grep '"id_number_on_file": true' "$OUT" "id number on file"
 assert_no_grep '110105201001010011' "$OUT" "no clear ID number in show"
 expect_exit 0 ctl -d node student find --id-number 110105201001010011
 assert_grep '^20250001' "$OUT" "student find"
+# A known student is updated without --name: the current name is kept.
+expect_exit 0 ctl -d node student put 20250001 --grade 4
+assert_grep '^student\.put 20250001: written' "$OUT" "student put without --name"
+expect_exit 0 ctl --json -d node student show 20250001
+assert_grep '"name": "Li \\"Wei\\""' "$OUT" "name kept by student put without --name"
+assert_grep '"grade": 4' "$OUT" "grade updated without --name"
 for c in "id" "status" "digest" "verify" "hotlist" "log" "log --refused" \
 	"card show C1" "check --card C1" "student find --id-number 110105201001010011"; do
 	# shellcheck disable=SC2086
@@ -271,7 +318,21 @@ expect_exit 5 ctl --json -d node2 diff node
 json_ok "$OUT"
 assert_grep '"identical": false' "$OUT" "diff before merge"
 assert_grep '"we_lack": \[' "$OUT" "diff we_lack"
+expect_exit 5 ctl -d node diff node2
+assert_grep '^  they lack [0-9a-f]{8} #1-' "$OUT" "diff: they lack"
+assert_no_grep 'lacks' "$OUT" "diff: no 'they lacks'"
 expect_exit 2 ctl -d node2 merge node2
+mkdir empty-dir
+: >plain-file
+for c in merge diff; do
+	expect_exit 1 ctl -d node2 $c "$T/no-such-dir"
+	assert_grep "'$T/no-such-dir' does not exist" "$ERR" "$c of a missing path"
+	expect_exit 1 ctl -d node2 $c plain-file
+	assert_grep "'plain-file' is not a directory" "$ERR" "$c of a plain file"
+	expect_exit 1 ctl -d node2 $c empty-dir
+	assert_grep "'empty-dir' is not a cardnode data directory \(no data\.mdb\)" \
+		"$ERR" "$c of a directory without data.mdb"
+done
 expect_exit 0 ctl --json -d node2 merge node
 json_ok "$OUT"
 applied=$(json_num applied "$OUT")
@@ -286,6 +347,55 @@ assert_eq "$d1" "$(head -n 1 "$OUT")" "digest after merge"
 expect_exit 0 ctl -d node diff node2
 assert_grep 'identical' "$OUT" "diff after merge"
 expect_exit 1 ctl -d node diff "$T/no-such-dir"
+assert_grep 'does not exist' "$ERR" "diff of a missing dir"
+
+say "global options between a group and its subcommand"
+expect_exit 0 ctl card --json show C1 -d node
+json_ok "$OUT"
+assert_grep '"card": "C1"' "$OUT" "card --json show C1"
+expect_exit 0 ctl card -d node show C1
+assert_grep '^card +C1' "$OUT" "card -d DIR show C1"
+expect_exit 0 ctl student --data=node --json show 20250001
+json_ok "$OUT"
+
+say "card issue: UIDs, --replaces"
+expect_exit 0 ctl -d node card issue C3 --student 20250001 --uid 01020304
+assert_grep "warning: UID 01020304 of card C3 is also carried by card C1 \(student 20250001\)" \
+	"$ERR" "card issue with the UID of a live card"
+assert_grep "card number on the" "$ERR" "UID warning: how readers decide"
+assert_grep '^card\.issue 20250001, card C3: written' "$OUT" "card issue despite a shared UID"
+expect_exit 4 ctl -d node check --uid 01020304
+assert_grep '^ambiguous' "$OUT" "check of a shared UID"
+expect_exit 0 ctl -d node card issue C4 --student 20250001 --uid 04040404
+test ! -s "$ERR" || { show_output; fail "card issue with a fresh UID warned"; }
+expect_exit 0 ctl -d node student put 20250002 --name "Other" --school 110105-0002
+expect_exit 4 ctl -d node card issue C5 --student 20250002 --uid 05050505 --replaces C4
+assert_grep "refused: --replaces 'C4' is a card of student 20250001, not of 20250002" \
+	"$ERR" "--replaces a card of another student"
+expect_exit 3 ctl -d node card issue C5 --student 20250002 --uid 05050505 --replaces NOPE
+assert_grep "--replaces 'NOPE': no such card" "$ERR" "--replaces an unknown card"
+# Replacing a card by one with the same chip: no warning about the old one.
+expect_exit 0 ctl -d node card issue C6 --student 20250001 --uid 04040404 --replaces C4
+test ! -s "$ERR" || { show_output; fail "replacement with the old card's UID warned"; }
+
+say "card validate / register write only when the value grows"
+expect_exit 0 ctl -d node card validate C2 --date 2025-03-25
+assert_grep '^card\.validate 20250001, card C2: written' "$OUT" "validate writes"
+assert_grep 'valid through the end of 2025-04' "$OUT" "validate: the new month"
+expect_exit 0 ctl -d node card validate C2 --date 2025-03-10
+assert_grep '^C2 is already valid through 2025-04 \(nothing written\)$' "$OUT" "validate: no growth"
+expect_exit 0 ctl --json -d node card validate C2 --date 2025-04-05
+json_ok "$OUT"
+assert_grep '"written": false' "$OUT" "validate --json: nothing written"
+assert_grep '"valid_through": "2025-04"' "$OUT" "validate --json: current month"
+expect_exit 0 ctl --json -d node card validate C2 --date 2025-05-02
+assert_grep '"written": true' "$OUT" "validate --json: written"
+assert_grep '"valid_through": "2025-05"' "$OUT" "validate --json: new month"
+expect_exit 0 ctl --json -d node card register C2 --term 20252
+assert_grep '"written": true' "$OUT" "register --json: written"
+assert_grep '"registered_term": 20252' "$OUT" "register --json: the term"
+expect_exit 0 ctl -d node card register C2 --term 20251
+assert_grep '^C2 is already registered for term 20252 \(nothing written\)$' "$OUT" "register: no growth"
 
 say "reasons go with the flag operations"
 expect_exit 0 ctl -d node card freeze C2 --reason "left school"
@@ -299,10 +409,17 @@ say "revocation: the node's entries after seq 1 lose their effect"
 expect_exit 0 ctl revoke --root root.key --node "$NODE" --after-seq 1 --out node.rev
 expect_exit 1 ctl revoke --root root.key --node "$NODE" --after-seq 1 --out node.rev
 expect_exit 0 ctl -d node card show C1
+expect_exit 1 ctl -d node cert install node.rev
+assert_grep 'node.rev is a revocation, not a certificate \(use: cardctl revoke install node.rev\)' \
+	"$ERR" "cert install of a revocation"
+expect_exit 1 ctl -d node revoke install node.cert
+assert_grep 'node.cert is a certificate, not a revocation \(use: cardctl cert install node.cert\)' \
+	"$ERR" "revoke install of a certificate"
 expect_exit 0 ctl -d node revoke install node.rev
 assert_grep 'installed' "$OUT" "revoke install"
-expect_exit 0 ctl -d node revoke install node.rev
-assert_grep 'already' "$OUT" "revoke install twice"
+expect_exit 0 ctl revoke --json install node.rev -d node
+json_ok "$OUT"
+assert_grep '"already_installed": true' "$OUT" "revoke --json install twice"
 expect_exit 3 ctl -d node card show C1
 expect_exit 0 ctl --json -d node log --refused
 json_ok "$OUT"
