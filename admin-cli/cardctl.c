@@ -163,7 +163,7 @@ int main(int argc, char **argv)
 		{ "json", no_argument, NULL, CLI_OPT_JSON },
 		{ "data", required_argument, NULL, 'd' },
 		{ "version", no_argument, NULL, 'V' },
-		CLI_OPTIONS_END
+		{ NULL, 0, NULL, 0 }
 	};
 	const char *env;
 	int c;

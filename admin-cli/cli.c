@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "authority.h"
+#include "cbor_rw.h"
 #include "json.h"
 #include "policy.h"
 #include "util.h"
@@ -19,10 +20,14 @@
 struct cli_global cli = {
 	.data_dir = NULL,
 	.json = false,
+	.actor = NULL,
 	.prog = "cardctl",
 };
 
-static const char *actor_opt;
+/* getopt_long's values for a subcommand's own options: this + their index. */
+#define OPT_LOCAL 0x200
+/* The most options of its own a subcommand may have. */
+#define OPTS_MAX 16
 
 /* ---- messages and options ---------------------------------------------- */
 
@@ -63,7 +68,7 @@ static void print_cmd(FILE *f, const struct cli_cmd *cmd, bool full)
 		fprintf(f, "\n%s", cmd->help);
 }
 
-void cli_help(const struct cli_cmd *cmd)
+static void print_help(const struct cli_cmd *cmd)
 {
 	print_cmd(stdout, cmd, true);
 	fputs("\nCommon options: -d/--data DIR (default $CARDNODE_DATA, else "
@@ -88,16 +93,13 @@ int cli_usage_error(const struct cli_cmd *cmd, const char *fmt, ...)
 	return CLI_USAGE;
 }
 
-void cli_getopt_reset(void)
+/* getopt_long with cardctl's messages: returns the option value, -1 at the
+ * end.  Errors (unknown option, missing value) are reported on stderr
+ * naming the option and returned as '?'. */
+static int next_opt(const struct cli_cmd *cmd, int argc, char **argv,
+		    const struct option *opts)
 {
-	optind = 0; /* glibc: full re-initialisation */
-	opterr = 0;
-}
-
-int cli_getopt(const struct cli_cmd *cmd, int argc, char **argv,
-	       const struct option *opts)
-{
-	int c = getopt_long(argc, argv, CLI_SHORTOPTS, opts, NULL);
+	int c = getopt_long(argc, argv, ":hd:", opts, NULL);
 	const char *arg = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
 
 	if (c == '?') {
@@ -119,11 +121,13 @@ int cli_getopt(const struct cli_cmd *cmd, int argc, char **argv,
 	return c;
 }
 
-int cli_opt_common(const struct cli_cmd *cmd, int c)
+/* An option every subcommand has: -1 when parsing goes on, otherwise the
+ * exit code to return at once. */
+static int common_opt(const struct cli_cmd *cmd, int c)
 {
 	switch (c) {
 	case 'h':
-		cli_help(cmd);
+		print_help(cmd);
 		return CLI_OK;
 	case CLI_OPT_JSON:
 		cli.json = true;
@@ -133,29 +137,62 @@ int cli_opt_common(const struct cli_cmd *cmd, int c)
 			return cli_usage_error(cmd, "-d/--data needs a directory");
 		cli.data_dir = optarg;
 		return -1;
-	case CLI_OPT_ACTOR:
-		actor_opt = optarg;
-		return -1;
 	case '?':
-		return CLI_USAGE; /* cli_getopt said why */
+		return CLI_USAGE; /* next_opt said why */
 	default:
 		return cli_usage_error(cmd, "option not handled (%d)", c);
 	}
 }
 
-int cli_positional(const struct cli_cmd *cmd, int argc, char **argv,
-		   int min, int max)
+static int positional(const struct cli_cmd *cmd, int argc, char **argv,
+		      int n)
 {
-	int n = argc - optind;
+	int have = argc - optind;
 
-	if (n < min) {
+	if (have < n)
 		return cli_usage_error(cmd, "missing argument%s",
-				       min - n > 1 ? "s" : "");
-	}
-	if (n > max)
+				       n - have > 1 ? "s" : "");
+	if (have > n)
 		return cli_usage_error(cmd, "unexpected argument '%s'",
-				       argv[optind + max]);
+				       argv[optind + n]);
 	return CLI_OK;
+}
+
+int cli_parse(const struct cli_cmd *cmd, int argc, char **argv,
+	      const struct cli_opt *opts, int npos)
+{
+	struct option lo[OPTS_MAX + 4] = { 0 };
+	int c, n = 0, ret;
+
+	for (; opts && opts[n].name; n++) {
+		if (n == OPTS_MAX) {
+			cli_err("%s: more than %d options", cmd->name,
+				OPTS_MAX);
+			return CLI_FAIL;
+		}
+		lo[n] = (struct option){ opts[n].name,
+					 opts[n].value ? required_argument
+						       : no_argument,
+					 NULL, OPT_LOCAL + n };
+	}
+	lo[n++] = (struct option){ "help", no_argument, NULL, 'h' };
+	lo[n++] = (struct option){ "json", no_argument, NULL, CLI_OPT_JSON };
+	lo[n] = (struct option){ "data", required_argument, NULL, 'd' };
+
+	optind = 0; /* glibc: full re-initialisation */
+	opterr = 0;
+	while ((c = next_opt(cmd, argc, argv, lo)) != -1) {
+		if (c < OPT_LOCAL) {
+			if ((ret = common_opt(cmd, c)) >= 0)
+				return ret;
+		} else if (opts[c - OPT_LOCAL].value) {
+			*opts[c - OPT_LOCAL].value = optarg;
+		} else {
+			*opts[c - OPT_LOCAL].flag = true;
+		}
+	}
+	ret = positional(cmd, argc, argv, npos);
+	return ret ? ret : -1;
 }
 
 int cli_exit_of(int err)
@@ -229,11 +266,48 @@ int cli_open_other(const char *dir, struct replica **r)
 	return open_dir(dir, REPLICA_COPY, r, false);
 }
 
+int cli_find_student(struct replica *r, const char *edu_id,
+		     struct student_state *st)
+{
+	int rc = replica_student(r, edu_id, st);
+
+	if (rc == CN_ERR_NOTFOUND) {
+		cli_err("no student '%s' is known here", edu_id);
+		return CLI_NOTFOUND;
+	}
+	if (rc) {
+		cli_err("cannot read student '%s': %s", edu_id,
+			cn_strerror(rc));
+		return cli_exit_of(rc);
+	}
+	return CLI_OK;
+}
+
+int cli_find_card(struct replica *r, const char *card,
+		  struct student_state *st, int *idx)
+{
+	int rc = replica_card(r, card, st, idx);
+
+	if (rc == CN_ERR_NOTFOUND) {
+		cli_err("unknown card '%s': no student here holds it", card);
+		return CLI_NOTFOUND;
+	}
+	if (rc) {
+		cli_err("cannot look up card '%s': %s", card, cn_strerror(rc));
+		return cli_exit_of(rc);
+	}
+	if (*idx < 0 || *idx >= st->ncards || *idx >= CN_CARDS_MAX) {
+		cli_err("card '%s': the store returned a bad card index", card);
+		return CLI_FAIL;
+	}
+	return CLI_OK;
+}
+
 /* ---- arguments --------------------------------------------------------- */
 
 const char *cli_actor(void)
 {
-	const char *a = actor_opt;
+	const char *a = cli.actor;
 
 	if (!a || !*a)
 		a = getenv("CARDNODE_ACTOR");
@@ -242,6 +316,14 @@ const char *cli_actor(void)
 	if (!a || !*a)
 		a = "cardctl";
 	return a;
+}
+
+static bool has_control(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return true;
+	return false;
 }
 
 int cli_actor_check(const struct cli_cmd *cmd)
@@ -253,10 +335,9 @@ int cli_actor_check(const struct cli_cmd *cmd)
 				       "actor '%s' is longer than %d bytes; "
 				       "give a shorter --actor",
 				       a, CN_ACTOR_MAX);
-	for (const unsigned char *p = (const unsigned char *)a; *p; p++)
-		if (*p < 0x20 || *p == 0x7f)
-			return cli_usage_error(cmd, "actor contains control "
-						    "characters; give --actor");
+	if (has_control(a))
+		return cli_usage_error(cmd, "actor contains control "
+					    "characters; give --actor");
 	return CLI_OK;
 }
 
@@ -450,46 +531,6 @@ int cli_check_school(const struct cli_cmd *cmd, const char *opt,
 	return CLI_OK;
 }
 
-static bool utf8_ok(const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-
-	while (*p) {
-		unsigned c = *p;
-		int len;
-		unsigned cp;
-
-		if (c < 0x80) {
-			if (c < 0x20 || c == 0x7f)
-				return false;
-			p++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			len = 2;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			len = 3;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			len = 4;
-			cp = c & 0x07;
-		} else {
-			return false;
-		}
-		for (int i = 1; i < len; i++) {
-			if ((p[i] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (p[i] & 0x3f);
-		}
-		if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-		    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-			return false;
-		p += len;
-	}
-	return true;
-}
-
 int cli_check_text(const struct cli_cmd *cmd, const char *opt,
 		   const char *s, size_t max)
 {
@@ -498,7 +539,7 @@ int cli_check_text(const struct cli_cmd *cmd, const char *opt,
 	if (strlen(s) > max)
 		return cli_usage_error(cmd, "%s '%s' is longer than %zu bytes",
 				       opt, s, max);
-	if (!utf8_ok(s))
+	if (has_control(s) || !cbor_utf8_valid(s, strlen(s)))
 		return cli_usage_error(cmd,
 				       "%s '%s' is not UTF-8 text without "
 				       "control characters",
@@ -668,6 +709,15 @@ void cli_text_card(const struct student_state *st, const struct card_state *c,
 	if (c->reissue_state)
 		LINE("reissue", "%s", cli_reissue_name(c->reissue_state));
 #undef LINE
+}
+
+void cli_entry_init(struct entry *e, uint8_t op, const char *key)
+{
+	memset(e, 0, sizeof *e);
+	e->op = op;
+	if (key)
+		snprintf(e->key, sizeof e->key, "%s", key);
+	snprintf(e->actor, sizeof e->actor, "%s", cli_actor());
 }
 
 int cli_author(struct replica *r, struct entry *e)

@@ -52,6 +52,7 @@ enum cli_exit {
 struct cli_global {
 	const char *data_dir; /* -d / --data, $CARDNODE_DATA, default */
 	bool json;            /* --json */
+	const char *actor;    /* --actor, of commands that author entries */
 	const char *prog;     /* "cardctl" */
 };
 extern struct cli_global cli;
@@ -64,50 +65,34 @@ struct cli_cmd {
 	const char *help;
 };
 
-/* Values getopt_long returns for the long-only options shared by every
- * subcommand (short options use their letters). */
-enum {
-	CLI_OPT_JSON = 0x100,
-	CLI_OPT_DATA,
-	CLI_OPT_ACTOR,
-	CLI_OPT_FIRST_LOCAL = 0x200, /* subcommands number theirs from here */
+/* What getopt_long returns for --json (short options use their letters). */
+enum { CLI_OPT_JSON = 0x100 };
+
+/* One option of a subcommand's own: --name VALUE into *value, or, with
+ * value NULL, the flag --name into *flag. */
+struct cli_opt {
+	const char *name;
+	const char **value;
+	bool *flag;
 };
+/* … for commands that author entries: */
+#define CLI_OPT_ACTOR { "actor", &cli.actor, NULL }
+#define CLI_OPT_END { NULL, NULL, NULL }
 
-/* Append to every subcommand's option table. */
-#define CLI_COMMON_OPTIONS                                              \
-	{ "help", no_argument, NULL, 'h' },                             \
-	{ "json", no_argument, NULL, CLI_OPT_JSON },                    \
-	{ "data", required_argument, NULL, 'd' }
-/* … and, for commands that author entries: */
-#define CLI_ACTOR_OPTION { "actor", required_argument, NULL, CLI_OPT_ACTOR }
-#define CLI_OPTIONS_END { NULL, 0, NULL, 0 }
-/* The short options of CLI_COMMON_OPTIONS, for getopt's optstring. */
-#define CLI_SHORTOPTS ":hd:"
-
-/* Start parsing a subcommand's argv (argv[0] is its name). */
-void cli_getopt_reset(void);
-/* getopt_long with cardctl's messages: returns the option value, -1 at the
- * end.  Errors (unknown option, missing value) are reported on stderr
- * naming the option and returned as '?'. */
-int cli_getopt(const struct cli_cmd *cmd, int argc, char **argv,
-	       const struct option *opts);
 /*
- * Handles an option returned by cli_getopt that the subcommand does not
- * know itself: the common ones (--help, --json, -d, --actor) and errors.
- * Returns -1 when parsing goes on, otherwise the exit code the subcommand
- * returns at once (0 after --help, CLI_USAGE after an error).
+ * Parse a subcommand's argv (argv[0] is its name): its own options `opts`
+ * (NULL for none), the common ones (--help, --json, -d), then exactly
+ * `npos` positional arguments from argv[optind].  Errors are reported on
+ * stderr naming the option.  Returns -1 when the command goes on,
+ * otherwise the exit code it returns at once (0 after --help, CLI_USAGE).
  */
-int cli_opt_common(const struct cli_cmd *cmd, int c);
+int cli_parse(const struct cli_cmd *cmd, int argc, char **argv,
+	      const struct cli_opt *opts, int npos);
 
-/* Print the synopsis (and help) to stdout for --help. */
-void cli_help(const struct cli_cmd *cmd);
 /* Report a usage error: "cardctl NAME: <message>" and the synopsis, to
  * stderr.  Returns CLI_USAGE. */
 int cli_usage_error(const struct cli_cmd *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-/* Check the number of positional arguments left after options. */
-int cli_positional(const struct cli_cmd *cmd, int argc, char **argv,
-		   int min, int max);
 
 /* Messages to stderr prefixed with "cardctl: ". */
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -125,11 +110,19 @@ int cli_open(unsigned flags, struct replica **r);
 /* Open another replica's data dir (REPLICA_COPY) given on the command
  * line. */
 int cli_open_other(const char *dir, struct replica **r);
+/* The student `edu_id` into *st: 0, or the exit code after saying why
+ * (3 if no entry names the student). */
+int cli_find_student(struct replica *r, const char *edu_id,
+		     struct student_state *st);
+/* The student holding `card` into *st, the card at st->cards[*idx]: 0, or
+ * the exit code after saying why (3 if no student holds it). */
+int cli_find_card(struct replica *r, const char *card,
+		  struct student_state *st, int *idx);
 
 /* ---- arguments --------------------------------------------------------- */
 
 /* The operator recorded in entries: --actor, else $CARDNODE_ACTOR, else
- * $USER, else "cardctl".  Set by cli_opt_common. */
+ * $USER, else "cardctl". */
 const char *cli_actor(void);
 /* Validate the actor now (length, UTF-8): 0 or a usage error. */
 int cli_actor_check(const struct cli_cmd *cmd);
@@ -189,6 +182,9 @@ void cli_json_card(const struct student_state *st, const struct card_state *c);
 void cli_text_card(const struct student_state *st, const struct card_state *c,
 		   int indent);
 
+/* A new entry of `op` on student `key` (NULL: set later) by cli_actor(),
+ * its body empty. */
+void cli_entry_init(struct entry *e, uint8_t op, const char *key);
 /* Author one entry with error reporting: on success prints what was
  * written (text or JSON) and returns 0; otherwise prints why and returns
  * the exit code (4 for refusals and a node behind its own log). */

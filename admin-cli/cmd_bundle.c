@@ -19,13 +19,6 @@
 #include "replica.h"
 #include "vv.h"
 
-#define COMMON_OR_RETURN(cmd, c)                                        \
-	do {                                                            \
-		int r_ = cli_opt_common(cmd, c);                        \
-		if (r_ >= 0)                                            \
-			return r_;                                      \
-	} while (0)
-
 #define DIFF_LIST_MAX 1000
 
 static int read_vv(const char *path, struct vv *vv)
@@ -58,29 +51,20 @@ static const struct cli_cmd export_cmd = {
 
 int cmd_export_main(int argc, char **argv)
 {
-	enum { O_OUT = CLI_OPT_FIRST_LOCAL, O_SINCE };
-	static const struct option opts[] = {
-		{ "out", required_argument, NULL, O_OUT },
-		{ "since-vv", required_argument, NULL, O_SINCE },
-		CLI_COMMON_OPTIONS, CLI_OPTIONS_END
-	};
 	const struct cli_cmd *cmd = &export_cmd;
 	const char *out = NULL, *since_s = NULL;
+	const struct cli_opt opts[] = {
+		{ "out", &out, NULL },
+		{ "since-vv", &since_s, NULL },
+		CLI_OPT_END
+	};
 	struct replica *r = NULL;
 	struct vv since;
 	struct bundle_export_report rep;
-	int c, rc, ret;
+	int rc, ret;
 
 	vv_init(&since);
-	cli_getopt_reset();
-	while ((c = cli_getopt(cmd, argc, argv, opts)) != -1) {
-		switch (c) {
-		case O_OUT: out = optarg; break;
-		case O_SINCE: since_s = optarg; break;
-		default: COMMON_OR_RETURN(cmd, c);
-		}
-	}
-	if ((ret = cli_positional(cmd, argc, argv, 0, 0)))
+	if ((ret = cli_parse(cmd, argc, argv, opts, 0)) >= 0)
 		return ret;
 	if (!out)
 		return cli_usage_error(cmd, "--out FILE is required");
@@ -224,6 +208,28 @@ static int report_result(int rc, const char *what, const char *src,
 	}
 }
 
+typedef int ingest_fn(struct replica *r, const char *src,
+		      struct bundle_report *rep, bundle_progress_fn progress,
+		      void *pctx);
+
+/* import, merge: apply `src`, a bundle or a data directory, to this
+ * node's replica and report. */
+static int ingest(ingest_fn *fn, const char *what, const char *src)
+{
+	struct replica *r = NULL;
+	struct bundle_report rep;
+	int rc, ret;
+
+	if ((ret = cli_open(0, &r)))
+		return ret;
+	memset(&rep, 0, sizeof rep);
+	rc = fn(r, src, &rep, cli_progress, NULL);
+	cli_progress_end();
+	ret = report_result(rc, what, src, &rep);
+	replica_close(r);
+	return ret;
+}
+
 /* ---- import ------------------------------------------------------------ */
 
 static const struct cli_cmd import_cmd = {
@@ -239,26 +245,11 @@ static const struct cli_cmd import_cmd = {
 
 int cmd_import_main(int argc, char **argv)
 {
-	static const struct option opts[] = { CLI_COMMON_OPTIONS,
-					      CLI_OPTIONS_END };
-	const struct cli_cmd *cmd = &import_cmd;
-	struct replica *r = NULL;
-	struct bundle_report rep;
-	int c, rc, ret;
+	int ret;
 
-	cli_getopt_reset();
-	while ((c = cli_getopt(cmd, argc, argv, opts)) != -1)
-		COMMON_OR_RETURN(cmd, c);
-	if ((ret = cli_positional(cmd, argc, argv, 1, 1)))
+	if ((ret = cli_parse(&import_cmd, argc, argv, NULL, 1)) >= 0)
 		return ret;
-	if ((ret = cli_open(0, &r)))
-		return ret;
-	memset(&rep, 0, sizeof rep);
-	rc = bundle_import(r, argv[optind], &rep, cli_progress, NULL);
-	cli_progress_end();
-	ret = report_result(rc, "bundle", argv[optind], &rep);
-	replica_close(r);
-	return ret;
+	return ingest(bundle_import, "bundle", argv[optind]);
 }
 
 /* ---- merge ------------------------------------------------------------- */
@@ -313,17 +304,10 @@ static bool same_dir(const char *a, const char *b)
 
 int cmd_merge_main(int argc, char **argv)
 {
-	static const struct option opts[] = { CLI_COMMON_OPTIONS,
-					      CLI_OPTIONS_END };
 	const struct cli_cmd *cmd = &merge_cmd;
-	struct replica *r = NULL;
-	struct bundle_report rep;
-	int c, rc, ret;
+	int ret;
 
-	cli_getopt_reset();
-	while ((c = cli_getopt(cmd, argc, argv, opts)) != -1)
-		COMMON_OR_RETURN(cmd, c);
-	if ((ret = cli_positional(cmd, argc, argv, 1, 1)))
+	if ((ret = cli_parse(cmd, argc, argv, NULL, 1)) >= 0)
 		return ret;
 	if (same_dir(argv[optind], cli.data_dir))
 		return cli_usage_error(cmd, "'%s' is this node's own data "
@@ -331,14 +315,7 @@ int cmd_merge_main(int argc, char **argv)
 				       argv[optind]);
 	if ((ret = check_other_dir(argv[optind])))
 		return ret;
-	if ((ret = cli_open(0, &r)))
-		return ret;
-	memset(&rep, 0, sizeof rep);
-	rc = bundle_merge_dir(r, argv[optind], &rep, cli_progress, NULL);
-	cli_progress_end();
-	ret = report_result(rc, "data directory", argv[optind], &rep);
-	replica_close(r);
-	return ret;
+	return ingest(bundle_merge_dir, "data directory", argv[optind]);
 }
 
 /* ---- diff -------------------------------------------------------------- */
@@ -437,7 +414,7 @@ static int compare_ours(void *ctx, const struct student_state *st)
 	uint8_t h[CN_KEY_LEN];
 
 	snprintf(key.edu_id, sizeof key.edu_id, "%s", st->edu_id);
-	s = bsearch(&key, d->theirs, d->ntheirs, sizeof *d->theirs, sdig_cmp);
+	s = d->ntheirs ? bsearch(&key, d->theirs, d->ntheirs, sizeof *d->theirs, sdig_cmp) : NULL;
 	if (state_hash(d, st, h))
 		return CN_ERR_TOOBIG;
 	if (s)
@@ -493,23 +470,17 @@ static uint64_t lacks(const struct vv *a, const struct vv *b, bool print,
 
 int cmd_diff_main(int argc, char **argv)
 {
-	static const struct option opts[] = { CLI_COMMON_OPTIONS,
-					      CLI_OPTIONS_END };
-	const struct cli_cmd *cmd = &diff_cmd;
 	struct replica *ours = NULL, *theirs = NULL;
 	struct vv vo, vt;
 	struct diff_ctx d;
 	uint64_t we_lack, they_lack;
 	size_t i, j;
-	int c, rc, ret;
+	int rc, ret;
 
 	memset(&d, 0, sizeof d);
 	vv_init(&vo);
 	vv_init(&vt);
-	cli_getopt_reset();
-	while ((c = cli_getopt(cmd, argc, argv, opts)) != -1)
-		COMMON_OR_RETURN(cmd, c);
-	if ((ret = cli_positional(cmd, argc, argv, 1, 1)))
+	if ((ret = cli_parse(&diff_cmd, argc, argv, NULL, 1)) >= 0)
 		return ret;
 	if ((ret = check_other_dir(argv[optind])))
 		return ret;

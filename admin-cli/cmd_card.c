@@ -17,33 +17,14 @@
 #include "replica.h"
 #include "util.h"
 
-#define COMMON_OR_RETURN(cmd, c)                                        \
-	do {                                                            \
-		int r_ = cli_opt_common(cmd, c);                        \
-		if (r_ >= 0)                                            \
-			return r_;                                      \
-	} while (0)
-
-/* The student holding `card` into *st: 0, or an exit code after saying
- * why. */
-static int find_card(struct replica *r, const char *card,
-		     struct student_state *st, int *idx)
+/* A new entry of `op` on `card` of student `key` (NULL: set once the
+ * card is found). */
+static void card_entry(struct entry *e, uint8_t op, const char *key,
+		       const char *card)
 {
-	int rc = replica_card(r, card, st, idx);
-
-	if (rc == CN_ERR_NOTFOUND) {
-		cli_err("unknown card '%s': no student here holds it", card);
-		return CLI_NOTFOUND;
-	}
-	if (rc) {
-		cli_err("cannot look up card '%s': %s", card, cn_strerror(rc));
-		return cli_exit_of(rc);
-	}
-	if (*idx < 0 || *idx >= st->ncards || *idx >= CN_CARDS_MAX) {
-		cli_err("card '%s': the store returned a bad card index", card);
-		return CLI_FAIL;
-	}
-	return CLI_OK;
+	cli_entry_init(e, op, key);
+	snprintf(e->body.card, sizeof e->body.card, "%s", card);
+	e->body.has = BF(BK_CARD);
 }
 
 /* ---- card issue -------------------------------------------------------- */
@@ -152,40 +133,24 @@ static void warn_uid_shared(const struct uid_walk *w, const char *card)
 
 static int card_issue(int argc, char **argv)
 {
-	enum {
-		O_STUDENT = CLI_OPT_FIRST_LOCAL, O_UID, O_KIND, O_EXPIRES,
-		O_REPLACES
-	};
-	static const struct option opts[] = {
-		{ "student", required_argument, NULL, O_STUDENT },
-		{ "uid", required_argument, NULL, O_UID },
-		{ "kind", required_argument, NULL, O_KIND },
-		{ "expires", required_argument, NULL, O_EXPIRES },
-		{ "replaces", required_argument, NULL, O_REPLACES },
-		CLI_ACTOR_OPTION, CLI_COMMON_OPTIONS, CLI_OPTIONS_END
-	};
 	const struct cli_cmd *cmd = &issue_cmd;
 	const char *student = NULL, *uid_s = NULL, *kind_s = NULL;
 	const char *expires_s = NULL, *replaces = NULL, *card;
+	const struct cli_opt opts[] = {
+		{ "student", &student, NULL },
+		{ "uid", &uid_s, NULL },
+		{ "kind", &kind_s, NULL },
+		{ "expires", &expires_s, NULL },
+		{ "replaces", &replaces, NULL },
+		CLI_OPT_ACTOR, CLI_OPT_END
+	};
 	struct replica *r = NULL;
 	struct student_state st;
 	struct uid_walk shared;
 	struct entry e;
-	int c, idx, rc, ret;
+	int idx, rc, ret;
 
-	memset(&e, 0, sizeof e);
-	cli_getopt_reset();
-	while ((c = cli_getopt(cmd, argc, argv, opts)) != -1) {
-		switch (c) {
-		case O_STUDENT: student = optarg; break;
-		case O_UID: uid_s = optarg; break;
-		case O_KIND: kind_s = optarg; break;
-		case O_EXPIRES: expires_s = optarg; break;
-		case O_REPLACES: replaces = optarg; break;
-		default: COMMON_OR_RETURN(cmd, c);
-		}
-	}
-	if ((ret = cli_positional(cmd, argc, argv, 1, 1)))
+	if ((ret = cli_parse(cmd, argc, argv, opts, 1)) >= 0)
 		return ret;
 	card = argv[optind];
 	if ((ret = cli_check_card_no(cmd, card)))
@@ -197,10 +162,8 @@ static int card_issue(int argc, char **argv)
 	if (!uid_s)
 		return cli_usage_error(cmd, "--uid HEX is required");
 
-	e.op = OP_CARD_ISSUE;
-	snprintf(e.key, sizeof e.key, "%s", student);
-	snprintf(e.body.card, sizeof e.body.card, "%s", card);
-	e.body.has = BF(BK_CARD) | BF(BK_UID) | BF(BK_KIND);
+	card_entry(&e, OP_CARD_ISSUE, student, card);
+	e.body.has |= BF(BK_UID) | BF(BK_KIND);
 	if ((ret = cli_parse_uid(cmd, "--uid", uid_s, e.body.uid,
 				 &e.body.uid_len)))
 		return ret;
@@ -232,7 +195,6 @@ static int card_issue(int argc, char **argv)
 	}
 	if ((ret = cli_actor_check(cmd)))
 		return ret;
-	snprintf(e.actor, sizeof e.actor, "%s", cli_actor());
 
 	if ((ret = cli_open(0, &r)))
 		return ret;
@@ -326,34 +288,22 @@ static const struct cli_cmd cancel_cmd = {
 static int card_flag(const struct cli_cmd *cmd, uint8_t op, int argc,
 		     char **argv)
 {
-	enum { O_REASON = CLI_OPT_FIRST_LOCAL };
-	static const struct option opts[] = {
-		{ "reason", required_argument, NULL, O_REASON },
-		CLI_ACTOR_OPTION, CLI_COMMON_OPTIONS, CLI_OPTIONS_END
-	};
 	const char *reason = NULL, *card;
+	const struct cli_opt opts[] = {
+		{ "reason", &reason, NULL }, CLI_OPT_ACTOR, CLI_OPT_END
+	};
 	struct replica *r = NULL;
 	struct student_state st;
 	struct entry e;
 	uint32_t required = 0, allowed = 0;
-	int c, idx, ret;
+	int idx, ret;
 
-	memset(&e, 0, sizeof e);
-	cli_getopt_reset();
-	while ((c = cli_getopt(cmd, argc, argv, opts)) != -1) {
-		if (c == O_REASON)
-			reason = optarg;
-		else
-			COMMON_OR_RETURN(cmd, c);
-	}
-	if ((ret = cli_positional(cmd, argc, argv, 1, 1)))
+	if ((ret = cli_parse(cmd, argc, argv, opts, 1)) >= 0)
 		return ret;
 	card = argv[optind];
 	if ((ret = cli_check_card_no(cmd, card)))
 		return ret;
-	e.op = op;
-	snprintf(e.body.card, sizeof e.body.card, "%s", card);
-	e.body.has = BF(BK_CARD);
+	card_entry(&e, op, NULL, card);
 	if (reason) {
 		if ((ret = cli_check_text(cmd, "--reason", reason,
 					  CN_REASON_MAX)))
@@ -369,11 +319,10 @@ static int card_flag(const struct cli_cmd *cmd, uint8_t op, int argc,
 	}
 	if ((ret = cli_actor_check(cmd)))
 		return ret;
-	snprintf(e.actor, sizeof e.actor, "%s", cli_actor());
 
 	if ((ret = cli_open(0, &r)))
 		return ret;
-	if ((ret = find_card(r, card, &st, &idx)))
+	if ((ret = cli_find_card(r, card, &st, &idx)))
 		goto cleanup;
 	snprintf(e.key, sizeof e.key, "%s", st.edu_id);
 	ret = cli_author(r, &e);
@@ -483,17 +432,15 @@ static int dated_range(const struct cli_cmd *cmd, uint8_t op,
 static int card_dated(const struct cli_cmd *cmd, uint8_t op, int argc,
 		      char **argv)
 {
-	enum { O_DATE = CLI_OPT_FIRST_LOCAL, O_TERM };
-	static const struct option vopts[] = {
-		{ "date", required_argument, NULL, O_DATE },
-		CLI_ACTOR_OPTION, CLI_COMMON_OPTIONS, CLI_OPTIONS_END
-	};
-	static const struct option ropts[] = {
-		{ "date", required_argument, NULL, O_DATE },
-		{ "term", required_argument, NULL, O_TERM },
-		CLI_ACTOR_OPTION, CLI_COMMON_OPTIONS, CLI_OPTIONS_END
-	};
 	const char *date_s = NULL, *term_s = NULL, *card;
+	const struct cli_opt vopts[] = {
+		{ "date", &date_s, NULL }, CLI_OPT_ACTOR, CLI_OPT_END
+	};
+	const struct cli_opt ropts[] = {
+		{ "date", &date_s, NULL },
+		{ "term", &term_s, NULL },
+		CLI_OPT_ACTOR, CLI_OPT_END
+	};
 	struct replica *r = NULL;
 	struct student_state st;
 	struct entry e;
@@ -501,20 +448,10 @@ static int card_dated(const struct cli_cmd *cmd, uint8_t op, int argc,
 	uint32_t day = 0, have, want;
 	const struct card_state *cs;
 	struct dated_out out = { 0 };
-	int c, idx, ret;
+	int idx, ret;
 
-	memset(&e, 0, sizeof e);
-	cli_getopt_reset();
-	while ((c = cli_getopt(cmd, argc, argv,
-			       op == OP_CARD_REGISTER ? ropts : vopts)) != -1) {
-		if (c == O_DATE)
-			date_s = optarg;
-		else if (c == O_TERM)
-			term_s = optarg;
-		else
-			COMMON_OR_RETURN(cmd, c);
-	}
-	if ((ret = cli_positional(cmd, argc, argv, 1, 1)))
+	if ((ret = cli_parse(cmd, argc, argv,
+			     op == OP_CARD_REGISTER ? ropts : vopts, 1)) >= 0)
 		return ret;
 	card = argv[optind];
 	if ((ret = cli_check_card_no(cmd, card)))
@@ -547,10 +484,7 @@ static int card_dated(const struct cli_cmd *cmd, uint8_t op, int argc,
 		return ret;
 	if (!day)
 		day = cli_today();
-	e.op = op;
-	snprintf(e.actor, sizeof e.actor, "%s", cli_actor());
-	snprintf(e.body.card, sizeof e.body.card, "%s", card);
-	e.body.has = BF(BK_CARD);
+	card_entry(&e, op, NULL, card);
 	if (op == OP_CARD_VALIDATE) {
 		e.body.through = policy_validate_through(day);
 		e.body.has |= BF(BK_THROUGH);
@@ -562,7 +496,7 @@ static int card_dated(const struct cli_cmd *cmd, uint8_t op, int argc,
 		if (!term && (ret = dated_range(cmd, op, date_s, day)))
 			goto cleanup;
 	}
-	if ((ret = find_card(r, card, &st, &idx)))
+	if ((ret = cli_find_card(r, card, &st, &idx)))
 		goto cleanup;
 	cs = &st.cards[idx];
 	out.op = op;
@@ -632,23 +566,18 @@ static const struct cli_cmd show_cmd = {
 
 static int card_show(int argc, char **argv)
 {
-	static const struct option opts[] = { CLI_COMMON_OPTIONS,
-					      CLI_OPTIONS_END };
 	const struct cli_cmd *cmd = &show_cmd;
 	struct replica *r = NULL;
 	struct student_state st;
-	int c, idx, ret;
+	int idx, ret;
 
-	cli_getopt_reset();
-	while ((c = cli_getopt(cmd, argc, argv, opts)) != -1)
-		COMMON_OR_RETURN(cmd, c);
-	if ((ret = cli_positional(cmd, argc, argv, 1, 1)))
+	if ((ret = cli_parse(cmd, argc, argv, NULL, 1)) >= 0)
 		return ret;
 	if ((ret = cli_check_card_no(cmd, argv[optind])))
 		return ret;
 	if ((ret = cli_open(REPLICA_RDONLY, &r)))
 		return ret;
-	if ((ret = find_card(r, argv[optind], &st, &idx)))
+	if ((ret = cli_find_card(r, argv[optind], &st, &idx)))
 		goto cleanup;
 	if (cli.json) {
 		cli_json_card(&st, &st.cards[idx]);

@@ -26,33 +26,21 @@ static const struct cli_cmd check_cmd = {
 
 int cmd_check_main(int argc, char **argv)
 {
-	enum { O_UID = CLI_OPT_FIRST_LOCAL, O_CARD, O_AT };
-	static const struct option opts[] = {
-		{ "uid", required_argument, NULL, O_UID },
-		{ "card", required_argument, NULL, O_CARD },
-		{ "at", required_argument, NULL, O_AT },
-		CLI_COMMON_OPTIONS, CLI_OPTIONS_END
-	};
 	const struct cli_cmd *cmd = &check_cmd;
 	const char *uid_s = NULL, *card = NULL, *at_s = NULL;
+	const struct cli_opt opts[] = {
+		{ "uid", &uid_s, NULL },
+		{ "card", &card, NULL },
+		{ "at", &at_s, NULL },
+		CLI_OPT_END
+	};
 	uint8_t uid[CN_UID_MAX], uid_len = 0;
 	struct replica *r = NULL;
 	struct check_result res;
 	uint64_t at = 0;
-	int c, rc, ret;
+	int rc, ret;
 
-	cli_getopt_reset();
-	while ((c = cli_getopt(cmd, argc, argv, opts)) != -1) {
-		switch (c) {
-		case O_UID: uid_s = optarg; break;
-		case O_CARD: card = optarg; break;
-		case O_AT: at_s = optarg; break;
-		default:
-			if ((ret = cli_opt_common(cmd, c)) >= 0)
-				return ret;
-		}
-	}
-	if ((ret = cli_positional(cmd, argc, argv, 0, 0)))
+	if ((ret = cli_parse(cmd, argc, argv, opts, 0)) >= 0)
 		return ret;
 	if (!uid_s == !card)
 		return cli_usage_error(cmd, "give exactly one of --uid HEX and "

@@ -22,15 +22,6 @@
 #define CERT_DAYS_DEFAULT 3650
 #define CERT_DAYS_MAX 36500
 
-/* Parse the option loop's common cases; `ret` receives the exit code when
- * the subcommand must return at once. */
-#define COMMON_OR_RETURN(cmd, c)                                        \
-	do {                                                            \
-		int r_ = cli_opt_common(cmd, c);                        \
-		if (r_ >= 0)                                            \
-			return r_;                                      \
-	} while (0)
-
 static int read_root(const char *path, uint8_t sk[static 64],
 		     uint8_t pk[static CN_KEY_LEN])
 {
@@ -74,7 +65,7 @@ static int write_public(const char *path, const uint8_t *buf, size_t len,
 	return CLI_OK;
 }
 
-/* ---- root init ------------------------------------------------------- */
+/* ---- root init, secret init ------------------------------------------- */
 
 static const struct cli_cmd root_init_cmd = {
 	"root init", "root init --out FILE",
@@ -84,56 +75,77 @@ static const struct cli_cmd root_init_cmd = {
 	"'cardctl init --root-pub'.  Keep FILE offline.\n"
 };
 
-static int root_init(int argc, char **argv)
+static const struct cli_cmd secret_init_cmd = {
+	"secret init", "secret init --out FILE",
+	"Make the deployment secret: 32 random bytes as 64 hex digits in FILE\n"
+	"(mode 0600; an existing file is never replaced).  Every node of the\n"
+	"deployment gets a copy at 'cardctl init --secret FILE'; the network\n"
+	"key and the ID-number digest key are derived from it.\n"
+};
+
+/* root init (root true) and secret init: make the root key pair, or else
+ * the deployment secret, and write its secret part to --out FILE. */
+static int make_secret(const struct cli_cmd *cmd, bool root, int argc,
+		       char **argv)
 {
-	enum { O_OUT = CLI_OPT_FIRST_LOCAL };
-	static const struct option opts[] = {
-		{ "out", required_argument, NULL, O_OUT },
-		CLI_COMMON_OPTIONS, CLI_OPTIONS_END
-	};
-	const struct cli_cmd *cmd = &root_init_cmd;
-	const char *out = NULL;
+	const char *out = NULL, *what = root ? "root key" : "secret";
+	const struct cli_opt opts[] = { { "out", &out, NULL }, CLI_OPT_END };
 	uint8_t pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
 	char err[256] = "";
-	int c, rc, ret = CLI_FAIL;
+	int rc, ret = CLI_FAIL;
 
-	cli_getopt_reset();
-	while ((c = cli_getopt(cmd, argc, argv, opts)) != -1) {
-		if (c == O_OUT)
-			out = optarg;
-		else
-			COMMON_OR_RETURN(cmd, c);
-	}
-	if ((rc = cli_positional(cmd, argc, argv, 0, 0)))
+	if ((rc = cli_parse(cmd, argc, argv, opts, 0)) >= 0)
 		return rc;
 	if (!out)
 		return cli_usage_error(cmd, "--out FILE is required");
 
-	crypto_sign_keypair(pk, sk);
-	rc = datadir_write_root(out, sk, err, sizeof err);
+	if (root) {
+		crypto_sign_keypair(pk, sk);
+		rc = datadir_write_root(out, sk, err, sizeof err);
+	} else {
+		randombytes_buf(sk, CN_KEY_LEN);
+		rc = datadir_write_secret(out, sk, err, sizeof err);
+	}
+	if (rc == CN_ERR_EXISTS) {
+		cli_err("cannot write the %s to '%s': %s (an existing %s is "
+			"never replaced; choose another --out)",
+			what, out, err[0] ? err : cn_strerror(rc),
+			root ? "key" : "secret");
+		goto cleanup;
+	}
 	if (rc) {
-		cli_err("cannot write the root key to '%s': %s%s", out,
-			err[0] ? err : cn_strerror(rc),
-			rc == CN_ERR_EXISTS ? " (an existing key is never "
-					      "replaced; choose another --out)"
-					    : "");
+		cli_err("cannot write the %s to '%s': %s", what, out,
+			err[0] ? err : cn_strerror(rc));
 		goto cleanup;
 	}
 	if (cli.json) {
 		json_object_begin();
-		json_kv_hex("root_pub", pk, sizeof pk);
+		if (root)
+			json_kv_hex("root_pub", pk, sizeof pk);
 		json_kv_str("out", out);
 		json_object_end();
 		ret = json_end() ? CLI_FAIL : CLI_OK;
-	} else {
+	} else if (root) {
 		printf("%s\n", cli_hex(pk, sizeof pk));
 		fprintf(stderr, "root secret key written to %s; keep it offline\n",
 			out);
+		ret = CLI_OK;
+	} else {
+		printf("deployment secret written to %s\n", out);
 		ret = CLI_OK;
 	}
 cleanup:
 	sodium_memzero(sk, sizeof sk);
 	return ret;
+}
+
+static int root_init(int argc, char **argv)
+{
+	return make_secret(&root_init_cmd, true, argc, argv);
+}
+static int secret_init(int argc, char **argv)
+{
+	return make_secret(&secret_init_cmd, false, argc, argv);
 }
 
 int cmd_root_main(int argc, char **argv)
@@ -144,65 +156,6 @@ int cmd_root_main(int argc, char **argv)
 	return cli_dispatch("root", subs, 1, argc, argv);
 }
 
-/* ---- secret init ------------------------------------------------------- */
-
-static const struct cli_cmd secret_init_cmd = {
-	"secret init", "secret init --out FILE",
-	"Make the deployment secret: 32 random bytes as 64 hex digits in FILE\n"
-	"(mode 0600; an existing file is never replaced).  Every node of the\n"
-	"deployment gets a copy at 'cardctl init --secret FILE'; the network\n"
-	"key and the ID-number digest key are derived from it.\n"
-};
-
-static int secret_init(int argc, char **argv)
-{
-	enum { O_OUT = CLI_OPT_FIRST_LOCAL };
-	static const struct option opts[] = {
-		{ "out", required_argument, NULL, O_OUT },
-		CLI_COMMON_OPTIONS, CLI_OPTIONS_END
-	};
-	const struct cli_cmd *cmd = &secret_init_cmd;
-	const char *out = NULL;
-	uint8_t key[CN_KEY_LEN];
-	char err[256] = "";
-	int c, rc, ret = CLI_FAIL;
-
-	cli_getopt_reset();
-	while ((c = cli_getopt(cmd, argc, argv, opts)) != -1) {
-		if (c == O_OUT)
-			out = optarg;
-		else
-			COMMON_OR_RETURN(cmd, c);
-	}
-	if ((rc = cli_positional(cmd, argc, argv, 0, 0)))
-		return rc;
-	if (!out)
-		return cli_usage_error(cmd, "--out FILE is required");
-
-	randombytes_buf(key, sizeof key);
-	rc = datadir_write_secret(out, key, err, sizeof err);
-	if (rc) {
-		cli_err("cannot write the secret to '%s': %s%s", out,
-			err[0] ? err : cn_strerror(rc),
-			rc == CN_ERR_EXISTS ? " (an existing secret is never "
-					      "replaced; choose another --out)"
-					    : "");
-		goto cleanup;
-	}
-	if (cli.json) {
-		json_object_begin();
-		json_kv_str("out", out);
-		json_object_end();
-		ret = json_end() ? CLI_FAIL : CLI_OK;
-	} else {
-		printf("deployment secret written to %s\n", out);
-		ret = CLI_OK;
-	}
-cleanup:
-	sodium_memzero(key, sizeof key);
-	return ret;
-}
-
 int cmd_secret_main(int argc, char **argv)
 {
 	static const struct cli_sub subs[] = {
@@ -211,16 +164,14 @@ int cmd_secret_main(int argc, char **argv)
 	return cli_dispatch("secret", subs, 1, argc, argv);
 }
 
-/* ---- certificates: shared ---------------------------------------------- */
+/* ---- certificates and revocations: shared ------------------------------ */
 
-/* Sign a certificate for `node` valid from yesterday for `days` days. */
-static int cert_make(const uint8_t root_sk[static 64],
-		     const uint8_t node[static CN_KEY_LEN], const char *name,
-		     uint8_t role, const char *scope, uint64_t days,
-		     struct cert *c, uint8_t *buf, size_t cap, size_t *len)
+/* A certificate for `node` valid from yesterday for `days` days. */
+static void cert_make(struct cert *c, const uint8_t node[static CN_KEY_LEN],
+		      const char *name, uint8_t role, const char *scope,
+		      uint64_t days)
 {
 	uint64_t now = util_now_ms();
-	int rc;
 
 	memset(c, 0, sizeof *c);
 	memcpy(c->node, node, CN_KEY_LEN);
@@ -230,12 +181,42 @@ static int cert_make(const uint8_t root_sk[static 64],
 	c->not_before = now > DAY_MS ? now - DAY_MS : 0;
 	c->not_after = now + days * DAY_MS;
 	c->serial = random_serial();
-	rc = authority_cert_sign(c, root_sk, buf, cap, len);
+}
+
+/* Sign the certificate `c`, or else the revocation `rv`, with the root
+ * key. */
+static int root_sign(const uint8_t root_sk[static 64], const struct cert *c,
+		     const struct revocation *rv, uint8_t buf[static CERT_MAX],
+		     size_t *len)
+{
+	int rc = c ? authority_cert_sign(c, root_sk, buf, CERT_MAX, len)
+		   : authority_revocation_sign(rv, root_sk, buf, CERT_MAX, len);
+
 	if (rc) {
-		cli_err("cannot sign the certificate: %s", cn_strerror(rc));
+		cli_err("cannot sign the %s: %s",
+			c ? "certificate" : "revocation", cn_strerror(rc));
 		return CLI_FAIL;
 	}
 	return CLI_OK;
+}
+
+/* cert issue, revoke: sign `c`, or else `rv`, with the root key in the
+ * file `root_path` and write it to `out`, a new file. */
+static int root_sign_file(const char *root_path, const struct cert *c,
+			  const struct revocation *rv, const char *out)
+{
+	uint8_t root_sk[64], root_pk[CN_KEY_LEN], buf[CERT_MAX];
+	size_t len = 0;
+	int ret;
+
+	if ((ret = read_root(root_path, root_sk, root_pk)))
+		goto cleanup;
+	if ((ret = root_sign(root_sk, c, rv, buf, &len)))
+		goto cleanup;
+	ret = write_public(out, buf, len, c ? "certificate" : "revocation");
+cleanup:
+	sodium_memzero(root_sk, sizeof root_sk);
+	return ret;
 }
 
 static int check_role_scope(const struct cli_cmd *cmd, const char *role_s,
@@ -282,27 +263,23 @@ static const struct cli_cmd init_cmd = {
 
 int cmd_init_main(int argc, char **argv)
 {
-	enum {
-		O_NAME = CLI_OPT_FIRST_LOCAL, O_ROLE, O_SCOPE, O_ROOT_PUB,
-		O_SECRET, O_PROFILE, O_TZ, O_ROOT, O_DAYS
-	};
-	static const struct option opts[] = {
-		{ "name", required_argument, NULL, O_NAME },
-		{ "role", required_argument, NULL, O_ROLE },
-		{ "scope", required_argument, NULL, O_SCOPE },
-		{ "root-pub", required_argument, NULL, O_ROOT_PUB },
-		{ "secret", required_argument, NULL, O_SECRET },
-		{ "profile", required_argument, NULL, O_PROFILE },
-		{ "timezone", required_argument, NULL, O_TZ },
-		{ "root", required_argument, NULL, O_ROOT },
-		{ "days", required_argument, NULL, O_DAYS },
-		CLI_COMMON_OPTIONS, CLI_OPTIONS_END
-	};
 	const struct cli_cmd *cmd = &init_cmd;
 	const char *name = NULL, *role_s = NULL, *scope = NULL;
 	const char *root_pub_s = NULL, *secret_path = NULL;
 	const char *profile_s = "generic", *tz = NULL, *root_path = NULL;
 	const char *days_s = NULL;
+	const struct cli_opt opts[] = {
+		{ "name", &name, NULL },
+		{ "role", &role_s, NULL },
+		{ "scope", &scope, NULL },
+		{ "root-pub", &root_pub_s, NULL },
+		{ "secret", &secret_path, NULL },
+		{ "profile", &profile_s, NULL },
+		{ "timezone", &tz, NULL },
+		{ "root", &root_path, NULL },
+		{ "days", &days_s, NULL },
+		CLI_OPT_END
+	};
 	struct replica_init in;
 	struct replica *r = NULL;
 	struct cert cert;
@@ -313,25 +290,10 @@ int cmd_init_main(int argc, char **argv)
 	const char *why = NULL;
 	char err[512] = "";
 	bool have_cert = false;
-	int c, rc, ret = CLI_FAIL;
+	int rc, ret = CLI_FAIL;
 
 	memset(&in, 0, sizeof in);
-	cli_getopt_reset();
-	while ((c = cli_getopt(cmd, argc, argv, opts)) != -1) {
-		switch (c) {
-		case O_NAME: name = optarg; break;
-		case O_ROLE: role_s = optarg; break;
-		case O_SCOPE: scope = optarg; break;
-		case O_ROOT_PUB: root_pub_s = optarg; break;
-		case O_SECRET: secret_path = optarg; break;
-		case O_PROFILE: profile_s = optarg; break;
-		case O_TZ: tz = optarg; break;
-		case O_ROOT: root_path = optarg; break;
-		case O_DAYS: days_s = optarg; break;
-		default: COMMON_OR_RETURN(cmd, c);
-		}
-	}
-	if ((rc = cli_positional(cmd, argc, argv, 0, 0)))
+	if ((rc = cli_parse(cmd, argc, argv, opts, 0)) >= 0)
 		return rc;
 	if (!name)
 		return cli_usage_error(cmd, "--name is required");
@@ -401,8 +363,8 @@ int cmd_init_main(int argc, char **argv)
 	}
 
 	if (root_path) {
-		if ((ret = cert_make(root_sk, node, name, in.role, scope, days,
-				     &cert, certbuf, sizeof certbuf, &certlen)))
+		cert_make(&cert, node, name, in.role, scope, days);
+		if ((ret = root_sign(root_sk, &cert, NULL, certbuf, &certlen)))
 			goto cert_failed;
 		ret = CLI_FAIL;
 		err[0] = '\0';
@@ -469,18 +431,13 @@ static const struct cli_cmd id_cmd = {
 
 int cmd_id_main(int argc, char **argv)
 {
-	static const struct option opts[] = { CLI_COMMON_OPTIONS,
-					      CLI_OPTIONS_END };
 	const struct cli_cmd *cmd = &id_cmd;
 	struct replica *r = NULL;
 	struct replica_info info;
 	const char *role;
-	int c, ret;
+	int ret;
 
-	cli_getopt_reset();
-	while ((c = cli_getopt(cmd, argc, argv, opts)) != -1)
-		COMMON_OR_RETURN(cmd, c);
-	if ((ret = cli_positional(cmd, argc, argv, 0, 0)))
+	if ((ret = cli_parse(cmd, argc, argv, NULL, 0)) >= 0)
 		return ret;
 	if ((ret = cli_open(REPLICA_RDONLY, &r)))
 		return ret;
@@ -530,66 +487,42 @@ static const struct cli_cmd cert_issue_cmd = {
 
 static int cert_issue(int argc, char **argv)
 {
-	enum {
-		O_ROOT = CLI_OPT_FIRST_LOCAL, O_NODE, O_ROLE, O_SCOPE, O_NAME,
-		O_DAYS, O_OUT
-	};
-	static const struct option opts[] = {
-		{ "root", required_argument, NULL, O_ROOT },
-		{ "node", required_argument, NULL, O_NODE },
-		{ "role", required_argument, NULL, O_ROLE },
-		{ "scope", required_argument, NULL, O_SCOPE },
-		{ "name", required_argument, NULL, O_NAME },
-		{ "days", required_argument, NULL, O_DAYS },
-		{ "out", required_argument, NULL, O_OUT },
-		CLI_COMMON_OPTIONS, CLI_OPTIONS_END
-	};
 	const struct cli_cmd *cmd = &cert_issue_cmd;
 	const char *root_path = NULL, *node_s = NULL, *role_s = NULL;
 	const char *scope = NULL, *name = NULL, *days_s = NULL, *out = NULL;
-	uint8_t root_sk[64], root_pk[CN_KEY_LEN], node[CN_KEY_LEN], role;
-	uint8_t buf[CERT_MAX];
-	size_t len = 0;
+	const struct cli_opt opts[] = {
+		{ "root", &root_path, NULL },
+		{ "node", &node_s, NULL },
+		{ "role", &role_s, NULL },
+		{ "scope", &scope, NULL },
+		{ "name", &name, NULL },
+		{ "days", &days_s, NULL },
+		{ "out", &out, NULL },
+		CLI_OPT_END
+	};
+	uint8_t node[CN_KEY_LEN], role;
 	uint64_t days = CERT_DAYS_DEFAULT;
 	struct cert cert;
-	int c, rc, ret = CLI_FAIL;
+	int ret;
 
-	cli_getopt_reset();
-	while ((c = cli_getopt(cmd, argc, argv, opts)) != -1) {
-		switch (c) {
-		case O_ROOT: root_path = optarg; break;
-		case O_NODE: node_s = optarg; break;
-		case O_ROLE: role_s = optarg; break;
-		case O_SCOPE: scope = optarg; break;
-		case O_NAME: name = optarg; break;
-		case O_DAYS: days_s = optarg; break;
-		case O_OUT: out = optarg; break;
-		default: COMMON_OR_RETURN(cmd, c);
-		}
-	}
-	if ((rc = cli_positional(cmd, argc, argv, 0, 0)))
-		return rc;
+	if ((ret = cli_parse(cmd, argc, argv, opts, 0)) >= 0)
+		return ret;
 	if (!root_path || !node_s || !role_s || !scope || !name || !out)
 		return cli_usage_error(cmd, "--root, --node, --role, --scope, "
 					    "--name and --out are required");
-	if ((rc = cli_parse_key(cmd, "--node", node_s, node)))
-		return rc;
-	if ((rc = check_role_scope(cmd, role_s, scope, &role)))
-		return rc;
-	if ((rc = cli_check_text(cmd, "--name", name, CERT_NAME_MAX)))
-		return rc;
-	if (days_s && (rc = cli_parse_uint(cmd, "--days", days_s, 1,
-					   CERT_DAYS_MAX, &days)))
-		return rc;
+	if ((ret = cli_parse_key(cmd, "--node", node_s, node)))
+		return ret;
+	if ((ret = check_role_scope(cmd, role_s, scope, &role)))
+		return ret;
+	if ((ret = cli_check_text(cmd, "--name", name, CERT_NAME_MAX)))
+		return ret;
+	if (days_s && (ret = cli_parse_uint(cmd, "--days", days_s, 1,
+					    CERT_DAYS_MAX, &days)))
+		return ret;
 
-	if ((ret = read_root(root_path, root_sk, root_pk)))
-		goto cleanup;
-	if ((ret = cert_make(root_sk, node, name, role, scope, days, &cert,
-			     buf, sizeof buf, &len)))
-		goto cleanup;
-	if ((ret = write_public(out, buf, len, "certificate")))
-		goto cleanup;
-
+	cert_make(&cert, node, name, role, scope, days);
+	if ((ret = root_sign_file(root_path, &cert, NULL, out)))
+		return ret;
 	if (cli.json) {
 		json_object_begin();
 		json_kv_hex("node", cert.node, CN_KEY_LEN);
@@ -601,19 +534,15 @@ static int cert_issue(int argc, char **argv)
 		json_kv_uint("serial", cert.serial);
 		json_kv_str("out", out);
 		json_object_end();
-		ret = json_end() ? CLI_FAIL : CLI_OK;
-	} else {
-		printf("certificate for %s (%s %s, '%s') valid %s to %s, "
-		       "serial %" PRIu64 ", written to %s\n",
-		       cli_hex(cert.node, 8), role_s, scope, name,
-		       cli_date(policy_local_date(cert.not_before, NULL)),
-		       cli_date(policy_local_date(cert.not_after, NULL)),
-		       cert.serial, out);
-		ret = CLI_OK;
+		return json_end() ? CLI_FAIL : CLI_OK;
 	}
-cleanup:
-	sodium_memzero(root_sk, sizeof root_sk);
-	return ret;
+	printf("certificate for %s (%s %s, '%s') valid %s to %s, "
+	       "serial %" PRIu64 ", written to %s\n",
+	       cli_hex(cert.node, 8), role_s, scope, name,
+	       cli_date(policy_local_date(cert.not_before, NULL)),
+	       cli_date(policy_local_date(cert.not_after, NULL)),
+	       cert.serial, out);
+	return CLI_OK;
 }
 
 /* Read a certificate or revocation file given on the command line. */
@@ -662,6 +591,68 @@ static enum blob_kind blob_kind(const uint8_t *buf, size_t len)
 	return n == 8 ? BLOB_CERT : n == 4 ? BLOB_REVOCATION : BLOB_UNKNOWN;
 }
 
+/*
+ * cert install, revoke install: read the file `path`, verify it against
+ * this node's root and install it, a certificate into *c or, with c NULL,
+ * a revocation into *rv; *already when it was installed before.
+ */
+static int install_file(const char *path, struct cert *c,
+			struct revocation *rv, bool *already)
+{
+	const char *what = c ? "certificate" : "revocation";
+	struct replica *r = NULL;
+	struct replica_info info;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	const char *why = NULL;
+	int rc, ret;
+
+	if ((ret = read_blob(path, what, &buf, &len)))
+		goto cleanup;
+	if (blob_kind(buf, len) == (c ? BLOB_REVOCATION : BLOB_CERT)) {
+		cli_err("%s is a %s, not a %s (use: cardctl %s install %s)",
+			path, c ? "revocation" : "certificate", what,
+			c ? "revoke" : "cert", path);
+		ret = CLI_FAIL;
+		goto cleanup;
+	}
+	if ((ret = cli_open(0, &r)))
+		goto cleanup;
+	replica_info(r, &info);
+
+	ret = CLI_FAIL;
+	rc = c ? authority_cert_open(buf, len, info.root_pub, c, &why)
+	       : authority_revocation_open(buf, len, info.root_pub, rv, &why);
+	if (rc == CN_ERR_BADSIG) {
+		cli_err("'%s' is not signed by this deployment's root key "
+			"(%s)%s",
+			path, why ? why : "bad signature",
+			c ? "; issue it with the root key this node pins" : "");
+		ret = CLI_REFUSED;
+		goto cleanup;
+	}
+	if (rc) {
+		cli_err("'%s' is not a %s: %s", path, what,
+			why ? why : cn_strerror(rc));
+		goto cleanup;
+	}
+	why = NULL;
+	rc = c ? replica_cert_install(r, buf, len, &why)
+	       : replica_revocation_install(r, buf, len, &why);
+	*already = rc == CN_ERR_EXISTS;
+	if (rc && !*already) {
+		cli_err("cannot install '%s': %s%s%s", path, cn_strerror(rc),
+			why ? ": " : "", why ? why : "");
+		ret = cli_exit_of(rc);
+		goto cleanup;
+	}
+	ret = CLI_OK;
+cleanup:
+	replica_close(r);
+	free(buf);
+	return ret;
+}
+
 static const struct cli_cmd cert_install_cmd = {
 	"cert install", "cert install FILE",
 	"Install a root-signed certificate (from 'cardctl cert issue') into\n"
@@ -673,62 +664,14 @@ static const struct cli_cmd cert_install_cmd = {
 
 static int cert_install(int argc, char **argv)
 {
-	static const struct option opts[] = { CLI_COMMON_OPTIONS,
-					      CLI_OPTIONS_END };
-	const struct cli_cmd *cmd = &cert_install_cmd;
-	struct replica *r = NULL;
-	struct replica_info info;
 	struct cert cert;
-	uint8_t *buf = NULL;
-	size_t len = 0;
-	const char *why = NULL, *path;
 	bool already = false;
-	int c, rc, ret;
+	int ret;
 
-	cli_getopt_reset();
-	while ((c = cli_getopt(cmd, argc, argv, opts)) != -1)
-		COMMON_OR_RETURN(cmd, c);
-	if ((ret = cli_positional(cmd, argc, argv, 1, 1)))
+	if ((ret = cli_parse(&cert_install_cmd, argc, argv, NULL, 1)) >= 0)
 		return ret;
-	path = argv[optind];
-	if ((ret = read_blob(path, "certificate", &buf, &len)))
-		goto cleanup;
-	if (blob_kind(buf, len) == BLOB_REVOCATION) {
-		cli_err("%s is a revocation, not a certificate (use: cardctl "
-			"revoke install %s)",
-			path, path);
-		ret = CLI_FAIL;
-		goto cleanup;
-	}
-	if ((ret = cli_open(0, &r)))
-		goto cleanup;
-	replica_info(r, &info);
-
-	ret = CLI_FAIL;
-	rc = authority_cert_open(buf, len, info.root_pub, &cert, &why);
-	if (rc == CN_ERR_BADSIG) {
-		cli_err("'%s' is not signed by this deployment's root key "
-			"(%s); issue it with the root key this node pins",
-			path, why ? why : "bad signature");
-		ret = CLI_REFUSED;
-		goto cleanup;
-	}
-	if (rc) {
-		cli_err("'%s' is not a certificate: %s", path,
-			why ? why : cn_strerror(rc));
-		goto cleanup;
-	}
-	why = NULL;
-	rc = replica_cert_install(r, buf, len, &why);
-	if (rc == CN_ERR_EXISTS) {
-		already = true;
-	} else if (rc) {
-		cli_err("cannot install '%s': %s%s%s", path, cn_strerror(rc),
-			why ? ": " : "", why ? why : "");
-		ret = cli_exit_of(rc);
-		goto cleanup;
-	}
-
+	if ((ret = install_file(argv[optind], &cert, NULL, &already)))
+		return ret;
 	if (cli.json) {
 		json_object_begin();
 		json_kv_hex("node", cert.node, CN_KEY_LEN);
@@ -739,19 +682,13 @@ static int cert_install(int argc, char **argv)
 		json_kv_bool("installed", !already);
 		json_kv_bool("already_installed", already);
 		json_object_end();
-		ret = json_end() ? CLI_FAIL : CLI_OK;
-	} else {
-		printf("certificate of %s (%s %s, '%s') %s\n",
-		       cli_hex(cert.node, 8), authority_role_name(cert.role),
-		       cert.scope, cert.name,
-		       already ? "was already installed; nothing changed"
-			       : "installed");
-		ret = CLI_OK;
+		return json_end() ? CLI_FAIL : CLI_OK;
 	}
-cleanup:
-	replica_close(r);
-	free(buf);
-	return ret;
+	printf("certificate of %s (%s %s, '%s') %s\n", cli_hex(cert.node, 8),
+	       authority_role_name(cert.role), cert.scope, cert.name,
+	       already ? "was already installed; nothing changed"
+		       : "installed");
+	return CLI_OK;
 }
 
 int cmd_cert_main(int argc, char **argv)
@@ -787,60 +724,14 @@ static const struct cli_cmd revoke_install_cmd = {
 
 static int revoke_install(int argc, char **argv)
 {
-	static const struct option opts[] = { CLI_COMMON_OPTIONS,
-					      CLI_OPTIONS_END };
-	const struct cli_cmd *cmd = &revoke_install_cmd;
-	struct replica *r = NULL;
-	struct replica_info info;
 	struct revocation rv;
-	uint8_t *buf = NULL;
-	size_t len = 0;
-	const char *why = NULL, *path;
 	bool already = false;
-	int c, rc, ret;
+	int ret;
 
-	cli_getopt_reset();
-	while ((c = cli_getopt(cmd, argc, argv, opts)) != -1)
-		COMMON_OR_RETURN(cmd, c);
-	if ((ret = cli_positional(cmd, argc, argv, 1, 1)))
+	if ((ret = cli_parse(&revoke_install_cmd, argc, argv, NULL, 1)) >= 0)
 		return ret;
-	path = argv[optind];
-	if ((ret = read_blob(path, "revocation", &buf, &len)))
-		goto cleanup;
-	if (blob_kind(buf, len) == BLOB_CERT) {
-		cli_err("%s is a certificate, not a revocation (use: cardctl "
-			"cert install %s)",
-			path, path);
-		ret = CLI_FAIL;
-		goto cleanup;
-	}
-	if ((ret = cli_open(0, &r)))
-		goto cleanup;
-	replica_info(r, &info);
-
-	ret = CLI_FAIL;
-	rc = authority_revocation_open(buf, len, info.root_pub, &rv, &why);
-	if (rc == CN_ERR_BADSIG) {
-		cli_err("'%s' is not signed by this deployment's root key (%s)",
-			path, why ? why : "bad signature");
-		ret = CLI_REFUSED;
-		goto cleanup;
-	}
-	if (rc) {
-		cli_err("'%s' is not a revocation: %s", path,
-			why ? why : cn_strerror(rc));
-		goto cleanup;
-	}
-	why = NULL;
-	rc = replica_revocation_install(r, buf, len, &why);
-	if (rc == CN_ERR_EXISTS) {
-		already = true;
-	} else if (rc) {
-		cli_err("cannot install '%s': %s%s%s", path, cn_strerror(rc),
-			why ? ": " : "", why ? why : "");
-		ret = cli_exit_of(rc);
-		goto cleanup;
-	}
+	if ((ret = install_file(argv[optind], NULL, &rv, &already)))
+		return ret;
 	if (cli.json) {
 		json_object_begin();
 		json_kv_hex("node", rv.node, CN_KEY_LEN);
@@ -848,77 +739,48 @@ static int revoke_install(int argc, char **argv)
 		json_kv_bool("installed", !already);
 		json_kv_bool("already_installed", already);
 		json_object_end();
-		ret = json_end() ? CLI_FAIL : CLI_OK;
-	} else {
-		printf("revocation of %s after seq %" PRIu64 " %s\n",
-		       cli_hex(rv.node, 8), rv.valid_through_seq,
-		       already ? "was already installed; nothing changed"
-			       : "installed");
-		ret = CLI_OK;
+		return json_end() ? CLI_FAIL : CLI_OK;
 	}
-cleanup:
-	replica_close(r);
-	free(buf);
-	return ret;
+	printf("revocation of %s after seq %" PRIu64 " %s\n",
+	       cli_hex(rv.node, 8), rv.valid_through_seq,
+	       already ? "was already installed; nothing changed"
+		       : "installed");
+	return CLI_OK;
 }
 
 int cmd_revoke_main(int argc, char **argv)
 {
-	enum {
-		O_ROOT = CLI_OPT_FIRST_LOCAL, O_NODE, O_AFTER, O_OUT
-	};
-	static const struct option opts[] = {
-		{ "root", required_argument, NULL, O_ROOT },
-		{ "node", required_argument, NULL, O_NODE },
-		{ "after-seq", required_argument, NULL, O_AFTER },
-		{ "out", required_argument, NULL, O_OUT },
-		CLI_COMMON_OPTIONS, CLI_OPTIONS_END
-	};
 	const struct cli_cmd *cmd = &revoke_cmd;
 	const char *root_path = NULL, *node_s = NULL, *after_s = NULL;
 	const char *out = NULL;
-	uint8_t root_sk[64], root_pk[CN_KEY_LEN];
-	uint8_t buf[CERT_MAX];
-	size_t len = 0;
+	const struct cli_opt opts[] = {
+		{ "root", &root_path, NULL },
+		{ "node", &node_s, NULL },
+		{ "after-seq", &after_s, NULL },
+		{ "out", &out, NULL },
+		CLI_OPT_END
+	};
 	struct revocation rv;
-	int c, rc, ret = CLI_FAIL;
+	int ret;
 
 	if (argc >= 2 && !strcmp(argv[1], "install"))
 		return revoke_install(argc - 1, argv + 1);
 
 	memset(&rv, 0, sizeof rv);
-	cli_getopt_reset();
-	while ((c = cli_getopt(cmd, argc, argv, opts)) != -1) {
-		switch (c) {
-		case O_ROOT: root_path = optarg; break;
-		case O_NODE: node_s = optarg; break;
-		case O_AFTER: after_s = optarg; break;
-		case O_OUT: out = optarg; break;
-		default: COMMON_OR_RETURN(cmd, c);
-		}
-	}
-	if ((rc = cli_positional(cmd, argc, argv, 0, 0)))
-		return rc;
+	if ((ret = cli_parse(cmd, argc, argv, opts, 0)) >= 0)
+		return ret;
 	if (!root_path || !node_s || !after_s || !out)
 		return cli_usage_error(cmd, "--root, --node, --after-seq and "
 					    "--out are required");
-	if ((rc = cli_parse_key(cmd, "--node", node_s, rv.node)))
-		return rc;
-	if ((rc = cli_parse_uint(cmd, "--after-seq", after_s, 0, INT64_MAX,
-				 &rv.valid_through_seq)))
-		return rc;
+	if ((ret = cli_parse_key(cmd, "--node", node_s, rv.node)))
+		return ret;
+	if ((ret = cli_parse_uint(cmd, "--after-seq", after_s, 0, INT64_MAX,
+				  &rv.valid_through_seq)))
+		return ret;
 	rv.time = util_now_ms();
 
-	if ((ret = read_root(root_path, root_sk, root_pk)))
-		goto cleanup;
-	ret = CLI_FAIL;
-	rc = authority_revocation_sign(&rv, root_sk, buf, sizeof buf, &len);
-	if (rc) {
-		cli_err("cannot sign the revocation: %s", cn_strerror(rc));
-		goto cleanup;
-	}
-	if ((ret = write_public(out, buf, len, "revocation")))
-		goto cleanup;
+	if ((ret = root_sign_file(root_path, NULL, &rv, out)))
+		return ret;
 	if (cli.json) {
 		json_object_begin();
 		json_kv_hex("node", rv.node, CN_KEY_LEN);
@@ -926,13 +788,9 @@ int cmd_revoke_main(int argc, char **argv)
 		json_kv_uint("time", rv.time);
 		json_kv_str("out", out);
 		json_object_end();
-		ret = json_end() ? CLI_FAIL : CLI_OK;
-	} else {
-		printf("revocation of %s after seq %" PRIu64 " written to %s\n",
-		       cli_hex(rv.node, 8), rv.valid_through_seq, out);
-		ret = CLI_OK;
+		return json_end() ? CLI_FAIL : CLI_OK;
 	}
-cleanup:
-	sodium_memzero(root_sk, sizeof root_sk);
-	return ret;
+	printf("revocation of %s after seq %" PRIu64 " written to %s\n",
+	       cli_hex(rv.node, 8), rv.valid_through_seq, out);
+	return CLI_OK;
 }

@@ -94,37 +94,22 @@ static int log_cb(void *ctx, const struct log_item *it)
 
 int cmd_log_main(int argc, char **argv)
 {
-	enum {
-		O_CARD = CLI_OPT_FIRST_LOCAL, O_STUDENT, O_REFUSED, O_LIMIT
-	};
-	static const struct option opts[] = {
-		{ "card", required_argument, NULL, O_CARD },
-		{ "student", required_argument, NULL, O_STUDENT },
-		{ "refused", no_argument, NULL, O_REFUSED },
-		{ "limit", required_argument, NULL, O_LIMIT },
-		CLI_COMMON_OPTIONS, CLI_OPTIONS_END
-	};
 	const struct cli_cmd *cmd = &log_cmd;
 	const char *card = NULL, *student = NULL, *limit_s = NULL;
 	bool refused = false;
+	const struct cli_opt opts[] = {
+		{ "card", &card, NULL },
+		{ "student", &student, NULL },
+		{ "refused", NULL, &refused },
+		{ "limit", &limit_s, NULL },
+		CLI_OPT_END
+	};
 	struct replica *r = NULL;
 	struct student_state st;
 	struct log_ctx lc = { 0 };
-	int c, idx, rc, ret;
+	int idx, rc, ret;
 
-	cli_getopt_reset();
-	while ((c = cli_getopt(cmd, argc, argv, opts)) != -1) {
-		switch (c) {
-		case O_CARD: card = optarg; break;
-		case O_STUDENT: student = optarg; break;
-		case O_REFUSED: refused = true; break;
-		case O_LIMIT: limit_s = optarg; break;
-		default:
-			if ((ret = cli_opt_common(cmd, c)) >= 0)
-				return ret;
-		}
-	}
-	if ((ret = cli_positional(cmd, argc, argv, 0, 0)))
+	if ((ret = cli_parse(cmd, argc, argv, opts, 0)) >= 0)
 		return ret;
 	if ((card != NULL) + (student != NULL) + refused > 1)
 		return cli_usage_error(cmd, "give at most one of --card, "
@@ -140,31 +125,13 @@ int cmd_log_main(int argc, char **argv)
 		return ret;
 
 	if (card) {
-		rc = replica_card(r, card, &st, &idx);
-		if (rc) {
-			if (rc == CN_ERR_NOTFOUND)
-				cli_err("unknown card '%s': no student here "
-					"holds it",
-					card);
-			else
-				cli_err("cannot look up card '%s': %s", card,
-					cn_strerror(rc));
-			ret = cli_exit_of(rc);
+		if ((ret = cli_find_card(r, card, &st, &idx)))
 			goto cleanup;
-		}
 		student = st.edu_id;
 		lc.card = card;
 	} else if (student) {
-		rc = replica_student(r, student, &st);
-		if (rc) {
-			if (rc == CN_ERR_NOTFOUND)
-				cli_err("no student '%s' is known here", student);
-			else
-				cli_err("cannot read student '%s': %s", student,
-					cn_strerror(rc));
-			ret = cli_exit_of(rc);
+		if ((ret = cli_find_student(r, student, &st)))
 			goto cleanup;
-		}
 	}
 
 	if (cli.json) {

@@ -16,13 +16,6 @@
 #include "replica.h"
 #include "vv.h"
 
-#define COMMON_OR_RETURN(cmd, c)                                        \
-	do {                                                            \
-		int r_ = cli_opt_common(cmd, c);                        \
-		if (r_ >= 0)                                            \
-			return r_;                                      \
-	} while (0)
-
 static void json_counts(const struct replica_counts *n)
 {
 	json_kv_uint("students", n->students);
@@ -55,19 +48,13 @@ static const struct cli_cmd verify_cmd = {
 
 int cmd_verify_main(int argc, char **argv)
 {
-	static const struct option opts[] = { CLI_COMMON_OPTIONS,
-					      CLI_OPTIONS_END };
-	const struct cli_cmd *cmd = &verify_cmd;
 	struct replica *r = NULL;
 	struct replica_counts n;
 	uint8_t digest[CN_KEY_LEN];
 	char problem[512] = "";
-	int c, rc, ret;
+	int rc, ret;
 
-	cli_getopt_reset();
-	while ((c = cli_getopt(cmd, argc, argv, opts)) != -1)
-		COMMON_OR_RETURN(cmd, c);
-	if ((ret = cli_positional(cmd, argc, argv, 0, 0)))
+	if ((ret = cli_parse(&verify_cmd, argc, argv, NULL, 0)) >= 0)
 		return ret;
 	if ((ret = cli_open(REPLICA_RDONLY, &r)))
 		return ret;
@@ -110,18 +97,12 @@ static const struct cli_cmd digest_cmd = {
 
 int cmd_digest_main(int argc, char **argv)
 {
-	static const struct option opts[] = { CLI_COMMON_OPTIONS,
-					      CLI_OPTIONS_END };
-	const struct cli_cmd *cmd = &digest_cmd;
 	struct replica *r = NULL;
 	struct replica_counts n;
 	uint8_t digest[CN_KEY_LEN];
-	int c, rc, ret;
+	int rc, ret;
 
-	cli_getopt_reset();
-	while ((c = cli_getopt(cmd, argc, argv, opts)) != -1)
-		COMMON_OR_RETURN(cmd, c);
-	if ((ret = cli_positional(cmd, argc, argv, 0, 0)))
+	if ((ret = cli_parse(&digest_cmd, argc, argv, NULL, 0)) >= 0)
 		return ret;
 	if ((ret = cli_open(REPLICA_RDONLY, &r)))
 		return ret;
@@ -307,30 +288,21 @@ out:
 
 int cmd_hotlist_main(int argc, char **argv)
 {
-	enum { O_FORMAT = CLI_OPT_FIRST_LOCAL, O_SINCE };
-	static const struct option opts[] = {
-		{ "format", required_argument, NULL, O_FORMAT },
-		{ "since-vv", required_argument, NULL, O_SINCE },
-		CLI_COMMON_OPTIONS, CLI_OPTIONS_END
-	};
 	const struct cli_cmd *cmd = &hotlist_cmd;
 	const char *format = NULL, *since_s = NULL, *why = NULL;
+	const struct cli_opt opts[] = {
+		{ "format", &format, NULL },
+		{ "since-vv", &since_s, NULL },
+		CLI_OPT_END
+	};
 	struct replica *r = NULL;
 	struct hot_out o;
 	struct vv since;
-	int c, rc, ret;
+	int rc, ret;
 
 	memset(&o, 0, sizeof o);
 	vv_init(&since);
-	cli_getopt_reset();
-	while ((c = cli_getopt(cmd, argc, argv, opts)) != -1) {
-		switch (c) {
-		case O_FORMAT: format = optarg; break;
-		case O_SINCE: since_s = optarg; break;
-		default: COMMON_OR_RETURN(cmd, c);
-		}
-	}
-	if ((ret = cli_positional(cmd, argc, argv, 0, 0)))
+	if ((ret = cli_parse(cmd, argc, argv, opts, 0)) >= 0)
 		return ret;
 	if (!format)
 		o.fmt = cli.json ? HOT_JSON : HOT_CSV;
@@ -472,20 +444,14 @@ static int fork_text_cb(void *ctx, const uint8_t origin[CN_KEY_LEN],
 
 int cmd_status_main(int argc, char **argv)
 {
-	static const struct option opts[] = { CLI_COMMON_OPTIONS,
-					      CLI_OPTIONS_END };
-	const struct cli_cmd *cmd = &status_cmd;
 	struct replica *r = NULL;
 	struct replica_info info;
 	struct replica_counts n;
 	uint8_t digest[CN_KEY_LEN];
 	const char *role;
-	int c, rc, ret;
+	int rc, ret;
 
-	cli_getopt_reset();
-	while ((c = cli_getopt(cmd, argc, argv, opts)) != -1)
-		COMMON_OR_RETURN(cmd, c);
-	if ((ret = cli_positional(cmd, argc, argv, 0, 0)))
+	if ((ret = cli_parse(&status_cmd, argc, argv, NULL, 0)) >= 0)
 		return ret;
 	if ((ret = cli_open(REPLICA_RDONLY, &r)))
 		return ret;

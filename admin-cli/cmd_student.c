@@ -19,13 +19,6 @@
 #include "policy.h"
 #include "replica.h"
 
-#define COMMON_OR_RETURN(cmd, c)                                        \
-	do {                                                            \
-		int r_ = cli_opt_common(cmd, c);                        \
-		if (r_ >= 0)                                            \
-			return r_;                                      \
-	} while (0)
-
 #define IDNUM_MAX 20
 #define GUARDIAN_MAX 32
 #define FIND_MAX 64
@@ -116,58 +109,36 @@ static const struct cli_cmd put_cmd = {
 
 static int student_put(int argc, char **argv)
 {
-	enum {
-		O_NAME = CLI_OPT_FIRST_LOCAL, O_SCHOOL, O_GRADE, O_CLASS,
-		O_STAGE, O_GENDER, O_GRAD, O_IDNUM, O_GUARDIAN
-	};
-	static const struct option opts[] = {
-		{ "name", required_argument, NULL, O_NAME },
-		{ "school", required_argument, NULL, O_SCHOOL },
-		{ "grade", required_argument, NULL, O_GRADE },
-		{ "class", required_argument, NULL, O_CLASS },
-		{ "stage", required_argument, NULL, O_STAGE },
-		{ "gender", required_argument, NULL, O_GENDER },
-		{ "grad", required_argument, NULL, O_GRAD },
-		{ "id-number", required_argument, NULL, O_IDNUM },
-		{ "guardian", required_argument, NULL, O_GUARDIAN },
-		CLI_ACTOR_OPTION, CLI_COMMON_OPTIONS, CLI_OPTIONS_END
-	};
 	const struct cli_cmd *cmd = &put_cmd;
 	const char *name = NULL, *school = NULL, *grade_s = NULL;
 	const char *class_ = NULL, *stage_s = NULL, *gender_s = NULL;
 	const char *grad_s = NULL, *idnum_s = NULL, *guardian_s = NULL;
+	const struct cli_opt opts[] = {
+		{ "name", &name, NULL },
+		{ "school", &school, NULL },
+		{ "grade", &grade_s, NULL },
+		{ "class", &class_, NULL },
+		{ "stage", &stage_s, NULL },
+		{ "gender", &gender_s, NULL },
+		{ "grad", &grad_s, NULL },
+		{ "id-number", &idnum_s, NULL },
+		{ "guardian", &guardian_s, NULL },
+		CLI_OPT_ACTOR, CLI_OPT_END
+	};
 	char idnum[IDNUM_MAX + 1] = "", guardian[GUARDIAN_MAX + 1] = "";
 	struct replica *r = NULL;
 	struct student_state st;
 	struct entry e;
 	uint64_t grade = 0;
-	int c, rc, ret;
+	int rc, ret;
 
-	memset(&e, 0, sizeof e);
-	cli_getopt_reset();
-	while ((c = cli_getopt(cmd, argc, argv, opts)) != -1) {
-		switch (c) {
-		case O_NAME: name = optarg; break;
-		case O_SCHOOL: school = optarg; break;
-		case O_GRADE: grade_s = optarg; break;
-		case O_CLASS: class_ = optarg; break;
-		case O_STAGE: stage_s = optarg; break;
-		case O_GENDER: gender_s = optarg; break;
-		case O_GRAD: grad_s = optarg; break;
-		case O_IDNUM: idnum_s = optarg; break;
-		case O_GUARDIAN: guardian_s = optarg; break;
-		default: COMMON_OR_RETURN(cmd, c);
-		}
-	}
-	if ((ret = cli_positional(cmd, argc, argv, 1, 1)))
-		goto cleanup;
+	if ((ret = cli_parse(cmd, argc, argv, opts, 1)) >= 0)
+		return ret;
 	if ((ret = cli_check_edu_id(cmd, argv[optind])))
 		goto cleanup;
 	if ((ret = cli_actor_check(cmd)))
 		goto cleanup;
-	e.op = OP_STUDENT_PUT;
-	snprintf(e.key, sizeof e.key, "%s", argv[optind]);
-	snprintf(e.actor, sizeof e.actor, "%s", cli_actor());
+	cli_entry_init(&e, OP_STUDENT_PUT, argv[optind]);
 
 	if (name) {
 		if ((ret = cli_check_text(cmd, "--name", name, CN_NAME_MAX)))
@@ -305,27 +276,17 @@ static const struct cli_cmd transfer_cmd = {
 
 static int student_transfer(int argc, char **argv)
 {
-	enum { O_TO = CLI_OPT_FIRST_LOCAL };
-	static const struct option opts[] = {
-		{ "to", required_argument, NULL, O_TO },
-		CLI_ACTOR_OPTION, CLI_COMMON_OPTIONS, CLI_OPTIONS_END
-	};
 	const struct cli_cmd *cmd = &transfer_cmd;
 	const char *to = NULL;
+	const struct cli_opt opts[] = {
+		{ "to", &to, NULL }, CLI_OPT_ACTOR, CLI_OPT_END
+	};
 	struct replica *r = NULL;
 	struct student_state st;
 	struct entry e;
-	int c, rc, ret;
+	int ret;
 
-	memset(&e, 0, sizeof e);
-	cli_getopt_reset();
-	while ((c = cli_getopt(cmd, argc, argv, opts)) != -1) {
-		if (c == O_TO)
-			to = optarg;
-		else
-			COMMON_OR_RETURN(cmd, c);
-	}
-	if ((ret = cli_positional(cmd, argc, argv, 1, 1)))
+	if ((ret = cli_parse(cmd, argc, argv, opts, 1)) >= 0)
 		return ret;
 	if ((ret = cli_check_edu_id(cmd, argv[optind])))
 		return ret;
@@ -338,16 +299,11 @@ static int student_transfer(int argc, char **argv)
 	if ((ret = cli_open(0, &r)))
 		return ret;
 
-	rc = replica_student(r, argv[optind], &st);
-	if (rc == CN_ERR_NOTFOUND || (rc == 0 && !st.known)) {
+	if ((ret = cli_find_student(r, argv[optind], &st)))
+		goto cleanup;
+	if (!st.known) {
 		cli_err("no student '%s' is known here", argv[optind]);
 		ret = CLI_NOTFOUND;
-		goto cleanup;
-	}
-	if (rc) {
-		cli_err("cannot read student '%s': %s", argv[optind],
-			cn_strerror(rc));
-		ret = cli_exit_of(rc);
 		goto cleanup;
 	}
 	if (!strcmp(st.school, to)) {
@@ -355,9 +311,7 @@ static int student_transfer(int argc, char **argv)
 		ret = CLI_REFUSED;
 		goto cleanup;
 	}
-	e.op = OP_STUDENT_TRANSFER;
-	snprintf(e.key, sizeof e.key, "%s", argv[optind]);
-	snprintf(e.actor, sizeof e.actor, "%s", cli_actor());
+	cli_entry_init(&e, OP_STUDENT_TRANSFER, argv[optind]);
 	snprintf(e.body.school, sizeof e.body.school, "%s", to);
 	e.body.has = BF(BK_SCHOOL);
 	ret = cli_author(r, &e);
@@ -377,35 +331,19 @@ static const struct cli_cmd show_cmd = {
 
 static int student_show(int argc, char **argv)
 {
-	static const struct option opts[] = { CLI_COMMON_OPTIONS,
-					      CLI_OPTIONS_END };
 	const struct cli_cmd *cmd = &show_cmd;
 	struct replica *r = NULL;
 	struct student_state st;
-	int c, rc, ret;
+	int ret;
 
-	cli_getopt_reset();
-	while ((c = cli_getopt(cmd, argc, argv, opts)) != -1)
-		COMMON_OR_RETURN(cmd, c);
-	if ((ret = cli_positional(cmd, argc, argv, 1, 1)))
+	if ((ret = cli_parse(cmd, argc, argv, NULL, 1)) >= 0)
 		return ret;
 	if ((ret = cli_check_edu_id(cmd, argv[optind])))
 		return ret;
 	if ((ret = cli_open(REPLICA_RDONLY, &r)))
 		return ret;
-
-	rc = replica_student(r, argv[optind], &st);
-	if (rc == CN_ERR_NOTFOUND) {
-		cli_err("no student '%s' is known here", argv[optind]);
-		ret = CLI_NOTFOUND;
+	if ((ret = cli_find_student(r, argv[optind], &st)))
 		goto cleanup;
-	}
-	if (rc) {
-		cli_err("cannot read student '%s': %s", argv[optind],
-			cn_strerror(rc));
-		ret = cli_exit_of(rc);
-		goto cleanup;
-	}
 
 	if (cli.json) {
 		json_object_begin();
@@ -483,29 +421,20 @@ static const struct cli_cmd find_cmd = {
 
 static int student_find(int argc, char **argv)
 {
-	enum { O_IDNUM = CLI_OPT_FIRST_LOCAL };
-	static const struct option opts[] = {
-		{ "id-number", required_argument, NULL, O_IDNUM },
-		CLI_COMMON_OPTIONS, CLI_OPTIONS_END
-	};
 	const struct cli_cmd *cmd = &find_cmd;
 	const char *idnum_s = NULL;
+	const struct cli_opt opts[] = {
+		{ "id-number", &idnum_s, NULL }, CLI_OPT_END
+	};
 	char idnum[IDNUM_MAX + 1] = "";
 	char (*found)[CN_EDU_ID_MAX + 1] = NULL;
 	uint8_t idd[CN_KEY_LEN];
 	struct replica *r = NULL;
 	struct student_state st;
-	int c, n, ret;
+	int n, ret;
 
-	cli_getopt_reset();
-	while ((c = cli_getopt(cmd, argc, argv, opts)) != -1) {
-		if (c == O_IDNUM)
-			idnum_s = optarg;
-		else
-			COMMON_OR_RETURN(cmd, c);
-	}
-	if ((ret = cli_positional(cmd, argc, argv, 0, 0)))
-		goto cleanup;
+	if ((ret = cli_parse(cmd, argc, argv, opts, 0)) >= 0)
+		return ret;
 	if (!idnum_s) {
 		ret = cli_usage_error(cmd, "--id-number is required");
 		goto cleanup;
