@@ -182,8 +182,13 @@ static int report_result(int rc, const char *what, const char *src,
 	case CN_ERR_PARTIAL:
 		cli_err("%s '%s' was applied only in part: %s", what, src,
 			problem[0] ? problem : "see the report");
-		fprintf(stderr, "  Everything that verified was applied; get a "
-				"good copy of the rest and run it again.\n");
+		if (rep->ingest.forked || rep->ingest.held)
+			fprintf(stderr, "  A node's log has forked: both entries are "
+					"kept as evidence ('cardctl status');\n"
+					"  that node must be re-keyed.\n");
+		else
+			fprintf(stderr, "  Everything that verified was applied; get a "
+					"good copy of the rest and run it again.\n");
 		return CLI_PARTIAL;
 	case CN_ERR_NOTFOUND:
 		if (strcmp(what, "bundle")) {
@@ -414,7 +419,8 @@ static int compare_ours(void *ctx, const struct student_state *st)
 	uint8_t h[CN_KEY_LEN];
 
 	snprintf(key.edu_id, sizeof key.edu_id, "%s", st->edu_id);
-	s = d->ntheirs ? bsearch(&key, d->theirs, d->ntheirs, sizeof *d->theirs, sdig_cmp) : NULL;
+	s = d->ntheirs ? bsearch(&key, d->theirs, d->ntheirs, sizeof *d->theirs,
+				 sdig_cmp) : NULL;
 	if (state_hash(d, st, h))
 		return CN_ERR_TOOBIG;
 	if (s)

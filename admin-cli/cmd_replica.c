@@ -419,14 +419,74 @@ static int vv_text_cb(void *ctx, const uint8_t origin[CN_KEY_LEN],
 	return 0;
 }
 
+/* One side of a fork, decoded for the operator: what each entry says,
+ * its payload hash, and (JSON) the whole entry as evidence. */
+struct fork_side {
+	bool ok;
+	struct entry e;
+	uint8_t hash[CN_KEY_LEN];
+};
+
+static void fork_side_read(const uint8_t *wire, size_t len, struct fork_side *f)
+{
+	const uint8_t *payload, *sig;
+	size_t plen, used;
+	const char *why;
+
+	memset(f, 0, sizeof *f);
+	if (wire == NULL ||
+	    entry_wire_decode(wire, len, &payload, &plen, &sig, &used, &why) ||
+	    entry_decode(payload, plen, &f->e, &why))
+		return;
+	entry_hash(payload, plen, f->hash);
+	f->ok = true;
+}
+
+static void fork_side_json(const char *name, const uint8_t *wire, size_t len)
+{
+	struct fork_side f;
+
+	fork_side_read(wire, len, &f);
+	json_key(name);
+	if (!f.ok) {
+		json_null();
+		return;
+	}
+	json_object_begin();
+	json_kv_str("op", entry_op_name(f.e.op));
+	json_kv_str("key", f.e.key);
+	json_kv_str_or_null("card", (f.e.body.has & BF(BK_CARD)) ? f.e.body.card : NULL);
+	json_kv_uint("hlc", f.e.hlc);
+	json_kv_hex("hash", f.hash, CN_KEY_LEN);
+	json_kv_hex("entry", wire, len);
+	json_object_end();
+}
+
+static void fork_side_text(const char *name, const uint8_t *wire, size_t len)
+{
+	struct fork_side f;
+
+	fork_side_read(wire, len, &f);
+	if (!f.ok) {
+		printf("    %-6s (not held)\n", name);
+		return;
+	}
+	printf("    %-6s %s %s%s%s  hash %s\n", name, entry_op_name(f.e.op),
+	       f.e.key, (f.e.body.has & BF(BK_CARD)) ? " card " : "",
+	       (f.e.body.has & BF(BK_CARD)) ? f.e.body.card : "",
+	       cli_hex(f.hash, CN_KEY_LEN));
+}
+
 static int fork_json_cb(void *ctx, const uint8_t origin[CN_KEY_LEN],
 			uint64_t seq, const uint8_t *held, size_t hlen,
 			const uint8_t *other, size_t olen)
 {
-	(void)ctx, (void)held, (void)hlen, (void)other, (void)olen;
+	(void)ctx;
 	json_object_begin();
 	json_kv_hex("origin", origin, CN_KEY_LEN);
 	json_kv_uint("seq", seq);
+	fork_side_json("held", held, hlen);
+	fork_side_json("other", other, olen);
 	json_object_end();
 	return 0;
 }
@@ -435,10 +495,12 @@ static int fork_text_cb(void *ctx, const uint8_t origin[CN_KEY_LEN],
 			uint64_t seq, const uint8_t *held, size_t hlen,
 			const uint8_t *other, size_t olen)
 {
-	(void)ctx, (void)held, (void)hlen, (void)other, (void)olen;
+	(void)ctx;
 	printf("  FORK %s at seq %" PRIu64
 	       ": two different entries; re-key that node\n",
 	       cli_hex(origin, CN_KEY_LEN), seq);
+	fork_side_text("held", held, hlen);
+	fork_side_text("other", other, olen);
 	return 0;
 }
 
