@@ -24,8 +24,8 @@
 #include "replica_int.h"
 #include "util.h"
 
-#define CACHE_SLOTS 32768           /* power of two */
-#define CACHE_FLUSH_AT 12000        /* records held before writing back */
+#define CACHE_SLOTS 65536           /* power of two, > 2 * CACHE_FLUSH_AT */
+#define CACHE_FLUSH_AT 25000        /* records held before writing back */
 
 struct item {
 	const uint8_t *wire;
@@ -289,46 +289,115 @@ static size_t srec_encode(const struct srec *rec, uint8_t *buf, size_t cap)
 	return w.bad ? 0 : w.len;
 }
 
-static int index_put(struct ingest *in, enum store_db db, const void *k,
-		     size_t klen, const char *v)
-{
-	int ret = store_put(&in->r->st, in->txn, db, k, klen, v, strlen(v),
-			    MDB_NODUPDATA);
+/* Index changes of one write-back, applied in key order: card numbers and
+ * UIDs are random, so writing them sorted touches each page once. */
+struct idx_op {
+	uint8_t db;         /* enum store_db */
+	uint8_t del;        /* delete instead of put */
+	uint8_t klen, vlen;
+	uint8_t key[CN_CARD_NO_MAX > CN_UID_MAX ? CN_CARD_NO_MAX : CN_UID_MAX];
+	char val[CN_EDU_ID_MAX > CN_CARD_NO_MAX ? CN_EDU_ID_MAX : CN_CARD_NO_MAX];
+};
 
-	return ret == CN_ERR_EXISTS ? CN_OK : ret;
+struct idx_ops {
+	struct idx_op *v;
+	size_t n, cap;
+};
+
+static int idx_add(struct idx_ops *o, enum store_db db, bool del,
+		   const void *k, size_t klen, const char *v)
+{
+	struct idx_op *op;
+	size_t vlen = strlen(v);
+
+	if (klen > sizeof op->key || vlen > sizeof op->val)
+		return CN_ERR_STORE;
+	if (o->n == o->cap) {
+		size_t ncap = o->cap ? o->cap * 2 : 1024;
+		void *p = realloc(o->v, ncap * sizeof *o->v);
+		if (p == NULL)
+			return CN_ERR_NOMEM;
+		o->v = p;
+		o->cap = ncap;
+	}
+	op = &o->v[o->n++];
+	op->db = (uint8_t)db;
+	op->del = del;
+	op->klen = (uint8_t)klen;
+	op->vlen = (uint8_t)vlen;
+	memcpy(op->key, k, klen);
+	memcpy(op->val, v, vlen);
+	return CN_OK;
 }
 
-static int write_indexes(struct ingest *in, struct srec *rec, bool all)
+static int cmp_idx(const void *a, const void *b)
 {
-	struct student_state *st = &rec->st;
+	const struct idx_op *x = a, *y = b;
+	size_t n = x->klen < y->klen ? x->klen : y->klen;
+	int c;
+
+	if (x->db != y->db)
+		return x->db < y->db ? -1 : 1;
+	if ((c = memcmp(x->key, y->key, n)) != 0)
+		return c;
+	return (int)x->klen - (int)y->klen;
+}
+
+static int idx_apply(struct ingest *in, struct idx_ops *o)
+{
+	int ret = CN_OK;
+
+	qsort(o->v, o->n, sizeof *o->v, cmp_idx);
+	for (size_t i = 0; i < o->n && ret == CN_OK; i++) {
+		const struct idx_op *op = &o->v[i];
+		if (op->del) {
+			ret = store_del(&in->r->st, in->txn, op->db, op->key,
+					op->klen, NULL, 0);
+			if (ret == CN_ERR_NOTFOUND)
+				ret = CN_OK;
+		} else {
+			/* card and uid keep every value ever indexed
+			 * (duplicates); hot holds one. */
+			ret = store_put(&in->r->st, in->txn, op->db, op->key,
+					op->klen, op->val, op->vlen,
+					op->db == DB_HOT ? 0 : MDB_NODUPDATA);
+			if (ret == CN_ERR_EXISTS)
+				ret = CN_OK;
+		}
+	}
+	o->n = 0;
+	return ret;
+}
+
+/* The index changes a written-back record calls for: new cards into the
+ * card and UID indexes, hotlist membership as it changed. */
+static int index_changes(struct idx_ops *o, const struct srec *rec, bool all)
+{
+	const struct student_state *st = &rec->st;
 	int ret = CN_OK;
 
 	for (int c = 0; c < st->ncards && ret == CN_OK; c++) {
-		struct card_state *cs = &st->cards[c];
+		const struct card_state *cs = &st->cards[c];
 		bool hot = fold_card_hot(cs), was = (rec->was_hot >> c) & 1;
 		if (all || c >= rec->ncards_loaded) {
-			ret = index_put(in, DB_CARD, cs->card, strlen(cs->card),
-					st->edu_id);
+			ret = idx_add(o, DB_CARD, false, cs->card, strlen(cs->card),
+				      st->edu_id);
 			if (ret == CN_OK)
-				ret = index_put(in, DB_UID, cs->uid, cs->uid_len,
-						cs->card);
+				ret = idx_add(o, DB_UID, false, cs->uid, cs->uid_len,
+					      cs->card);
 		}
 		if (ret == CN_OK && hot && (all || !was))
-			ret = store_put(&in->r->st, in->txn, DB_HOT, cs->card,
-					strlen(cs->card), st->edu_id,
-					strlen(st->edu_id), 0);
-		else if (ret == CN_OK && !hot && (all || was)) {
-			ret = store_del(&in->r->st, in->txn, DB_HOT, cs->card,
-					strlen(cs->card), NULL, 0);
-			if (ret == CN_ERR_NOTFOUND)
-				ret = CN_OK;
-		}
+			ret = idx_add(o, DB_HOT, false, cs->card, strlen(cs->card),
+				      st->edu_id);
+		else if (ret == CN_OK && !hot && (all || was))
+			ret = idx_add(o, DB_HOT, true, cs->card, strlen(cs->card), "");
 	}
 	return ret;
 }
 
 static int flush(struct ingest *in)
 {
+	struct idx_ops ops = {0};
 	size_t cap = 1u << 16;
 	uint8_t *buf = malloc(cap);
 	int ret = CN_OK;
@@ -360,14 +429,17 @@ static int flush(struct ingest *in)
 					rec->st.edu_id, strlen(rec->st.edu_id),
 					buf, len, 0);
 		if (ret == CN_OK)
-			ret = write_indexes(in, rec, refolded);
+			ret = index_changes(&ops, rec, refolded);
 	}
+	if (ret == CN_OK)
+		ret = idx_apply(in, &ops);
 	for (size_t i = 0; i < in->ndirty; i++) {
 		srec_free(in->dirty[i]);
 		free(in->dirty[i]);
 	}
 	in->ndirty = 0;
 	memset(in->slots, 0, CACHE_SLOTS * sizeof *in->slots);
+	free(ops.v);
 	free(buf);
 	return ret;
 }

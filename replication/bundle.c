@@ -47,8 +47,8 @@
 #define BLOB_MAX CERT_MAX
 
 /* One replica_ingest call: about this much, ending on a chunk boundary. */
-#define BATCH_MAX_ENTRIES 50000
-#define BATCH_MAX_BYTES (16u << 20)
+#define BATCH_MAX_ENTRIES 100000
+#define BATCH_MAX_BYTES (32u << 20)
 #define PROGRESS_EVERY 10000
 
 /* ---- shared helpers ------------------------------------------------------ */

@@ -205,6 +205,37 @@ static void test_no_cert_and_modes(void)
 	printf("authority: no certificate, file modes ok\n");
 }
 
+/* An expired certificate: its node's new entries are refused everywhere. */
+static void test_expired_cert(void)
+{
+	struct tu_deploy dep;
+	struct tu_node n;
+	struct entry e;
+	struct cert c;
+	uint8_t buf[CERT_MAX];
+	size_t len, bad;
+	const char *why = NULL;
+	enum fold_reason fr;
+
+	tu_deploy_init(&dep);
+	tu_node_init(&dep, &n, "expired", ROLE_CITY, "110000", false);
+	memset(&c, 0, sizeof c);
+	memcpy(c.node, n.id, 32);
+	strcpy(c.name, "expired");
+	c.role = ROLE_CITY;
+	strcpy(c.scope, "110000");
+	c.not_before = 946684800000ull;  /* 2000 */
+	c.not_after = 978307200000ull;   /* 2001 */
+	c.serial = 1;
+	CHECK_EQ(authority_cert_sign(&c, dep.root_sk, buf, sizeof buf, &len), 0);
+	CHECK_EQ(replica_cert_install(n.r, buf, len, &why), 0);
+	tu_put(&e, "X1", "甲", "110105-0001");
+	CHECK_EQ(replica_author(n.r, &e, 1, &bad, &fr), CN_ERR_REFUSED);
+	CHECK_EQ(fr, FR_CERT_TIME);
+	tu_node_close(&n);
+	printf("authority: expired certificate refused ok\n");
+}
+
 int main(void)
 {
 	CHECK(sodium_init() >= 0);
@@ -213,5 +244,6 @@ int main(void)
 	test_table();
 	test_district_replica();
 	test_no_cert_and_modes();
+	test_expired_cert();
 	return 0;
 }

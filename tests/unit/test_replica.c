@@ -177,7 +177,17 @@ static void test_service_and_reader(void)
 	tu_cardop(&e, OP_CARD_FREEZE, "S2", "C2");
 	CHECK_EQ(replica_author(svc.r, &e, 1, &bad, &why), CN_ERR_REFUSED);
 	CHECK_EQ(why, FR_ROLE);
-	tu_cardop(&e, OP_CARD_LOST, "S2", "C2");
+	/* A service point reissues: a new card replacing the old one, but
+	 * no first card. */
+	tu_issue(&e, "S2", "C2R", 0x01020399);
+	CHECK_EQ(replica_author(svc.r, &e, 1, &bad, &why), CN_ERR_REFUSED);
+	CHECK_EQ(why, FR_ROLE);
+	strcpy(e.body.replaces, "C2");
+	e.body.has |= BF(BK_REPLACES);
+	tu_author(&svc, &e, 0);
+	CHECK_STR(decision_of(&svc, "C2"), "replaced");
+	CHECK_STR(decision_of(&svc, "C2R"), "accept");
+	tu_cardop(&e, OP_CARD_LOST, "S2", "C2R");
 	CHECK_EQ(replica_author(rd.r, &e, 1, &bad, &why), CN_ERR_REFUSED);
 	CHECK_EQ(why, FR_ROLE);
 	tu_node_close(&svc);
