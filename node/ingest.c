@@ -460,6 +460,7 @@ static int fork_evidence(struct ingest *in, uint32_t idx, const struct item *it)
 {
 	struct replica *r = in->r;
 	uint8_t k[12];
+	char hx[17];
 	int ret;
 
 	store_be32(k, idx);
@@ -469,8 +470,6 @@ static int fork_evidence(struct ingest *in, uint32_t idx, const struct item *it)
 	if (ret != CN_OK && ret != CN_ERR_EXISTS)
 		return ret;
 	r->origins[idx].flags |= ORIGIN_FORKED;
-	char hx[17];
-
 	in->rep->forked++;
 	note(in->rep, "fork: origin %s… has two different entries at seq %llu",
 	     short_hex(it->origin, hx), (unsigned long long)it->seq);
@@ -528,10 +527,6 @@ static int ingest_origin(struct ingest *in, struct item *it, size_t n)
 		const uint8_t *sig;
 		size_t used;
 		const char *why;
-		if (i > 0 && it[i].seq == it[i - 1].seq) {
-			rep->duplicate++;
-			continue;
-		}
 		if ((ret = log_get(r, in->txn, idx, it[i].seq, &wire, &wlen)) != CN_OK)
 			return ret;
 		if (entry_wire_decode(wire, wlen, &payload, &plen, &sig, &used, &why))
@@ -638,8 +633,6 @@ static int ingest_origin(struct ingest *in, struct item *it, size_t n)
 		if ((ret = origin_save(r, in->txn, idx)) != CN_OK)
 			return ret;
 	}
-	if (self && it[n - 1].seq > in->own_seen)
-		in->own_seen = it[n - 1].seq;
 	return CN_OK;
 }
 

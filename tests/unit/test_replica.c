@@ -460,6 +460,20 @@ static void test_behind(void)
 	CHECK_EQ(replica_ingest(old.r, ents, g.len, 2, &rep), 0);
 	CHECK_EQ(rep.applied, 2);
 	tu_author(&old, &e, 0);
+	/* An unsigned claim of a later seq of our own log proves nothing: it
+	 * must not stop this node from writing. */
+	{
+		uint8_t w[1024], prev[32] = {0};
+		size_t l;
+		tu_put(&e, "B9", "王", SCHOOL_A);
+		l = tu_craft(&old, &e, 99, prev, hlc_next(0, util_now_ms()), false,
+			     w, sizeof w, NULL);
+		ents[0] = w;
+		CHECK_EQ(replica_ingest(old.r, ents, &l, 1, &rep), 0);
+		CHECK_EQ(rep.gap, 1);
+		tu_put(&e, "B5", "李", SCHOOL_A);
+		tu_author(&old, &e, 0);
+	}
 	tu_node_close(&n);
 	tu_node_close(&old);
 	printf("replica: restored copy refuses to author until caught up ok\n");
