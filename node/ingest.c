@@ -347,6 +347,8 @@ static int idx_apply(struct ingest *in, struct idx_ops *o)
 {
 	int ret = CN_OK;
 
+	if (o->n == 0)
+		return CN_OK;
 	qsort(o->v, o->n, sizeof *o->v, cmp_idx);
 	for (size_t i = 0; i < o->n && ret == CN_OK; i++) {
 		const struct idx_op *op = &o->v[i];
