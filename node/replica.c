@@ -741,8 +741,13 @@ out:
 	return ret;
 }
 
-static int walk_db(struct replica *r, enum store_db db, replica_blob_cb cb,
-		   void *ctx)
+/* Visit every record of `db` in key order, in a read transaction of the
+ * walk's own (callbacks may use the replica).  A non-zero return from fn
+ * stops the walk and is returned. */
+typedef int (*kv_fn)(struct replica *r, MDB_txn *txn, const MDB_val *k,
+		     const MDB_val *v, void *ctx);
+
+static int db_walk(struct replica *r, enum store_db db, kv_fn fn, void *ctx)
 {
 	MDB_txn *txn;
 	MDB_cursor *cur;
@@ -751,16 +756,50 @@ static int walk_db(struct replica *r, enum store_db db, replica_blob_cb cb,
 
 	if ((ret = store_begin(&r->st, false, &txn)) != CN_OK)
 		return ret;
+	if ((ret = origins_load(r, txn)) != CN_OK) {
+		mdb_txn_abort(txn);
+		return ret;
+	}
 	if ((rc = mdb_cursor_open(txn, r->st.dbi[db], &cur)) != 0) {
 		mdb_txn_abort(txn);
 		return store_error(&r->st, rc, "cursor");
 	}
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && ret == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
-		ret = cb(ctx, v.mv_data, v.mv_size);
+		ret = fn(r, txn, &k, &v, ctx);
 	mdb_cursor_close(cur);
 	mdb_txn_abort(txn);
 	return ret;
+}
+
+/* A caller's callback and its context, carried through db_walk(). */
+struct cb_ctx {
+	union {
+		replica_blob_cb blob;
+		replica_log_cb log;
+		replica_fork_cb fork;
+		replica_student_cb student;
+		replica_hot_cb hot;
+	} cb;
+	void *ctx;
+	bool flag;
+};
+
+static int blob_kv(struct replica *r, MDB_txn *txn, const MDB_val *k,
+		   const MDB_val *v, void *ctx)
+{
+	struct cb_ctx *c = ctx;
+
+	(void)r, (void)txn, (void)k;
+	return c->cb.blob(c->ctx, v->mv_data, v->mv_size);
+}
+
+static int walk_db(struct replica *r, enum store_db db, replica_blob_cb cb,
+		   void *ctx)
+{
+	struct cb_ctx c = {.cb.blob = cb, .ctx = ctx};
+
+	return db_walk(r, db, blob_kv, &c);
 }
 
 int replica_certs_walk(struct replica *r, replica_blob_cb cb, void *ctx)
@@ -1017,58 +1056,46 @@ int replica_history(struct replica *r, const char *edu_id, replica_log_cb cb,
 	return ret;
 }
 
-/* Walk the log (all of it, or only the refused table's entries). */
+/* One record of the log (or of the refused table, which names a log
+ * entry), decoded with its verdict. */
+static int log_item_kv(struct replica *r, MDB_txn *txn, const MDB_val *k,
+		       const MDB_val *v, void *ctx)
+{
+	struct cb_ctx *c = ctx;
+	struct log_item it;
+	const uint8_t *wire, *sig;
+	size_t len;
+	uint32_t idx;
+	uint64_t seq;
+
+	if (k->mv_size != 12)
+		return 0;
+	idx = store_rd32(k->mv_data);
+	seq = store_rd64((uint8_t *)k->mv_data + 4);
+	if (c->flag) {
+		if (log_get(r, txn, idx, seq, &wire, &len) != CN_OK)
+			return 0;
+	} else {
+		if (idx >= r->norigins ||
+		    log_unpack(r->origins[idx].pk, v->mv_data, v->mv_size,
+			       r->logbuf, sizeof r->logbuf, &len) != CN_OK)
+			return CN_ERR_STORE;
+		wire = r->logbuf;
+	}
+	if (log_decode(wire, len, &it.e, &sig) != CN_OK)
+		return CN_ERR_STORE;
+	it.e.body.vv = NULL;
+	it.signed_ = sig != NULL;
+	it.reason = verdict_of(r, txn, idx, seq);
+	return c->cb.log(c->ctx, &it);
+}
+
 static int log_walk_items(struct replica *r, bool refused_only,
 			  replica_log_cb cb, void *ctx)
 {
-	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int rc, ret;
+	struct cb_ctx c = {.cb.log = cb, .ctx = ctx, .flag = refused_only};
 
-	if ((ret = store_begin(&r->st, false, &txn)) != CN_OK)
-		return ret;
-	if ((rc = mdb_cursor_open(txn, r->st.dbi[refused_only ? DB_REFUSED : DB_LOG],
-				  &cur)) != 0) {
-		mdb_txn_abort(txn);
-		return store_error(&r->st, rc, "cursor");
-	}
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && ret == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		struct log_item it;
-		const uint8_t *wire, *sig;
-		size_t len;
-		uint32_t idx;
-		uint64_t seq;
-		if (k.mv_size != 12)
-			continue;
-		idx = store_rd32(k.mv_data);
-		seq = store_rd64((uint8_t *)k.mv_data + 4);
-		if (refused_only) {
-			if (log_get(r, txn, idx, seq, &wire, &len) != CN_OK)
-				continue;
-		} else {
-			uint8_t pk[CN_KEY_LEN];
-			if (origin_pk_of(r, txn, idx, pk) != CN_OK ||
-			    log_unpack(pk, v.mv_data, v.mv_size, r->logbuf,
-				       sizeof r->logbuf, &len) != CN_OK) {
-				ret = CN_ERR_STORE;
-				break;
-			}
-			wire = r->logbuf;
-		}
-		if (log_decode(wire, len, &it.e, &sig) != CN_OK) {
-			ret = CN_ERR_STORE;
-			break;
-		}
-		it.e.body.vv = NULL;
-		it.signed_ = sig != NULL;
-		it.reason = verdict_of(r, txn, idx, seq);
-		ret = cb(ctx, &it);
-	}
-	mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
-	return ret;
+	return db_walk(r, refused_only ? DB_REFUSED : DB_LOG, log_item_kv, &c);
 }
 
 int replica_refused(struct replica *r, replica_log_cb cb, void *ctx)
@@ -1081,112 +1108,91 @@ int replica_log_all(struct replica *r, replica_log_cb cb, void *ctx)
 	return log_walk_items(r, false, cb, ctx);
 }
 
+static int fork_kv(struct replica *r, MDB_txn *txn, const MDB_val *k,
+		   const MDB_val *v, void *ctx)
+{
+	struct cb_ctx *c = ctx;
+	const uint8_t *held;
+	size_t hlen;
+	uint32_t idx;
+	uint64_t seq;
+
+	if (k->mv_size != 12)
+		return 0;
+	idx = store_rd32(k->mv_data);
+	seq = store_rd64((uint8_t *)k->mv_data + 4);
+	if (idx >= r->norigins)
+		return 0;
+	if (log_get(r, txn, idx, seq, &held, &hlen) != CN_OK) {
+		held = NULL;
+		hlen = 0;
+	}
+	return c->cb.fork(c->ctx, r->origins[idx].pk, seq, held,
+					hlen, v->mv_data, v->mv_size);
+}
+
 int replica_forks(struct replica *r, replica_fork_cb cb, void *ctx)
 {
-	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int rc, ret;
+	struct cb_ctx c = {.cb.fork = cb, .ctx = ctx};
 
-	if ((ret = store_begin(&r->st, false, &txn)) != CN_OK)
+	return db_walk(r, DB_FORKS, fork_kv, &c);
+}
+
+/* Copy a key or value of at most `max` bytes into a C string. */
+static bool val_str(const MDB_val *v, char *out, size_t max)
+{
+	if (v->mv_size > max)
+		return false;
+	memcpy(out, v->mv_data, v->mv_size);
+	out[v->mv_size] = '\0';
+	return true;
+}
+
+static int student_kv(struct replica *r, MDB_txn *txn, const MDB_val *k,
+		      const MDB_val *v, void *ctx)
+{
+	struct cb_ctx *c = ctx;
+	struct student_state st;
+	char edu[CN_EDU_ID_MAX + 1];
+	int ret;
+
+	(void)v;
+	if (!val_str(k, edu, CN_EDU_ID_MAX))
+		return CN_ERR_STORE;
+	if ((ret = student_in(r, txn, edu, &st)) != CN_OK)
 		return ret;
-	if ((ret = origins_load(r, txn)) != CN_OK) {
-		mdb_txn_abort(txn);
-		return ret;
-	}
-	if ((rc = mdb_cursor_open(txn, r->st.dbi[DB_FORKS], &cur)) != 0) {
-		mdb_txn_abort(txn);
-		return store_error(&r->st, rc, "cursor");
-	}
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && ret == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		const uint8_t *held;
-		size_t hlen;
-		uint32_t idx;
-		uint64_t seq;
-		if (k.mv_size != 12)
-			continue;
-		idx = store_rd32(k.mv_data);
-		seq = store_rd64((uint8_t *)k.mv_data + 4);
-		if (idx >= r->norigins)
-			continue;
-		if (log_get(r, txn, idx, seq, &held, &hlen) != CN_OK) {
-			held = NULL;
-			hlen = 0;
-		}
-		ret = cb(ctx, r->origins[idx].pk, seq, held, hlen, v.mv_data,
-			 v.mv_size);
-	}
-	mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
-	return ret;
+	return c->cb.student(c->ctx, &st);
 }
 
 int replica_students_walk(struct replica *r, replica_student_cb cb, void *ctx)
 {
-	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int rc, ret;
+	struct cb_ctx c = {.cb.student = cb, .ctx = ctx};
 
-	if ((ret = store_begin(&r->st, false, &txn)) != CN_OK)
-		return ret;
-	if ((rc = mdb_cursor_open(txn, r->st.dbi[DB_STUDENT], &cur)) != 0) {
-		mdb_txn_abort(txn);
-		return store_error(&r->st, rc, "cursor");
-	}
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && ret == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		struct student_state st;
-		char edu[CN_EDU_ID_MAX + 1];
-		if (k.mv_size > CN_EDU_ID_MAX) {
-			ret = CN_ERR_STORE;
-			break;
-		}
-		memcpy(edu, k.mv_data, k.mv_size);
-		edu[k.mv_size] = '\0';
-		if ((ret = student_in(r, txn, edu, &st)) != CN_OK)
-			break;
-		ret = cb(ctx, &st);
-	}
-	mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
-	return ret;
+	return db_walk(r, DB_STUDENT, student_kv, &c);
+}
+
+static int hot_kv(struct replica *r, MDB_txn *txn, const MDB_val *k,
+		  const MDB_val *v, void *ctx)
+{
+	struct cb_ctx *c = ctx;
+	struct student_state st;
+	char edu[CN_EDU_ID_MAX + 1], card[CN_CARD_NO_MAX + 1];
+	const struct card_state *cs;
+
+	if (!val_str(k, card, CN_CARD_NO_MAX) || !val_str(v, edu, CN_EDU_ID_MAX) ||
+	    student_in(r, txn, edu, &st) != CN_OK)
+		return 0;
+	cs = fold_card_const(&st, card);
+	if (cs == NULL || !fold_card_hot(cs))
+		return 0;
+	return c->cb.hot(c->ctx, &st, cs);
 }
 
 int replica_hotlist(struct replica *r, replica_hot_cb cb, void *ctx)
 {
-	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int rc, ret;
+	struct cb_ctx c = {.cb.hot = cb, .ctx = ctx};
 
-	if ((ret = store_begin(&r->st, false, &txn)) != CN_OK)
-		return ret;
-	if ((rc = mdb_cursor_open(txn, r->st.dbi[DB_HOT], &cur)) != 0) {
-		mdb_txn_abort(txn);
-		return store_error(&r->st, rc, "cursor");
-	}
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && ret == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		struct student_state st;
-		char edu[CN_EDU_ID_MAX + 1], card[CN_CARD_NO_MAX + 1];
-		const struct card_state *c;
-		if (k.mv_size > CN_CARD_NO_MAX || v.mv_size > CN_EDU_ID_MAX)
-			continue;
-		memcpy(card, k.mv_data, k.mv_size);
-		card[k.mv_size] = '\0';
-		memcpy(edu, v.mv_data, v.mv_size);
-		edu[v.mv_size] = '\0';
-		if (student_in(r, txn, edu, &st) != CN_OK)
-			continue;
-		c = fold_card_const(&st, card);
-		if (c != NULL && fold_card_hot(c))
-			ret = cb(ctx, &st, c);
-	}
-	mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
-	return ret;
+	return db_walk(r, DB_HOT, hot_kv, &c);
 }
 
 /* ---- digest and verification ------------------------------------------ */
