@@ -511,6 +511,8 @@ int replica_open(const char *dir, unsigned flags, struct replica **out,
 				    err, errlen);
 		if (ret == CN_OK) {
 			derive_key(secret, "cardnode-id-digest-v1", r->id_key);
+			derive_key(secret, "cardnode-network-key-v1", r->net_key);
+			r->has_secret = true;
 			sodium_memzero(secret, sizeof secret);
 		}
 	}
@@ -567,6 +569,7 @@ void replica_close(struct replica *r)
 	free(r->origins);
 	sodium_memzero(r->sk, sizeof r->sk);
 	sodium_memzero(r->id_key, sizeof r->id_key);
+	sodium_memzero(r->net_key, sizeof r->net_key);
 	free(r);
 }
 
@@ -591,6 +594,56 @@ int replica_sign(struct replica *r, const uint8_t *msg, size_t len,
 	if (!r->has_sk)
 		return CN_ERR_PERM;
 	crypto_sign_detached(sig, NULL, msg, len, r->sk);
+	return CN_OK;
+}
+
+int replica_network_key(const struct replica *r, uint8_t out[static CN_KEY_LEN])
+{
+	if (!r->has_secret)
+		return CN_ERR_PERM;
+	memcpy(out, r->net_key, CN_KEY_LEN);
+	return CN_OK;
+}
+
+struct own_cert {
+	const struct replica *r;
+	uint64_t now, serial;
+	uint8_t *buf;
+	size_t cap, len;
+	bool found;
+};
+
+static int own_cert_cb(void *ctx, const uint8_t *buf, size_t len)
+{
+	struct own_cert *o = ctx;
+	struct cert c;
+	const char *why;
+
+	if (authority_cert_open(buf, len, o->r->info.root_pub, &c, &why) != CN_OK ||
+	    memcmp(c.node, o->r->info.node, CN_KEY_LEN) != 0 ||
+	    o->now < c.not_before || o->now > c.not_after ||
+	    (o->found && c.serial <= o->serial))
+		return 0;
+	if (len > o->cap)
+		return CN_ERR_TOOBIG;
+	memcpy(o->buf, buf, len);
+	o->len = len;
+	o->serial = c.serial;
+	o->found = true;
+	return 0;
+}
+
+int replica_own_cert(struct replica *r, uint64_t now_ms, uint8_t *buf,
+		     size_t cap, size_t *len)
+{
+	struct own_cert o = {.r = r, .now = now_ms, .buf = buf, .cap = cap};
+	int ret = replica_certs_walk(r, own_cert_cb, &o);
+
+	if (ret != CN_OK)
+		return ret;
+	if (!o.found)
+		return CN_ERR_NOTFOUND;
+	*len = o.len;
 	return CN_OK;
 }
 

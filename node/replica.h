@@ -59,6 +59,15 @@ const struct authority *replica_authority(const struct replica *r);
  * (REPLICA_COPY). */
 int replica_sign(struct replica *r, const uint8_t *msg, size_t len,
 		 uint8_t sig[static CN_SIG_LEN]);
+/* The deployment's network key (DESIGN §7): keyed BLAKE2b of the
+ * deployment secret with the label "cardnode-network-key-v1".  CN_ERR_PERM
+ * if the replica was opened without its secret (REPLICA_COPY). */
+int replica_network_key(const struct replica *r, uint8_t out[static CN_KEY_LEN]);
+/* This node's own certificate valid at now_ms (the highest serial if
+ * several), as installed: copied into buf[0..cap).  CN_ERR_NOTFOUND if none
+ * is valid, CN_ERR_TOOBIG if cap is too small (CERT_MAX always fits). */
+int replica_own_cert(struct replica *r, uint64_t now_ms, uint8_t *buf,
+		     size_t cap, size_t *len);
 /* Keyed BLAKE2b digest of a national ID or guardian number with the
  * deployment's identity-digest key (DESIGN §8). */
 void replica_id_digest(const struct replica *r, const char *number,

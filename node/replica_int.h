@@ -44,7 +44,9 @@ struct replica {
 	struct replica_info info;
 	uint8_t sk[64];
 	bool has_sk;
+	bool has_secret;          /* id_key and net_key are derived */
 	uint8_t id_key[CN_KEY_LEN];
+	uint8_t net_key[CN_KEY_LEN];
 	struct authority *auth;
 	struct fold_env fenv;
 	MDB_txn *rtxn;            /* reusable read transaction (reset) */

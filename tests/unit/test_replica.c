@@ -504,6 +504,37 @@ static void test_uid_collision(void)
 	printf("replica: UID collisions ok\n");
 }
 
+/* What the connection handshake takes from a replica: the deployment's
+ * network key (equal on every node of one deployment, nowhere else) and the
+ * node's own certificate. */
+static void test_handshake_material(void)
+{
+	struct tu_deploy other;
+	struct tu_node x;
+	uint8_t ka[32], kb[32], kx[32], zero[32] = {0}, buf[CERT_MAX];
+	struct cert c;
+	const char *why;
+	size_t len;
+
+	CHECK_EQ(replica_network_key(a.r, ka), 0);
+	CHECK_EQ(replica_network_key(b.r, kb), 0);
+	CHECK_MEM(ka, kb, 32);
+	CHECK(memcmp(ka, zero, 32) != 0);
+	CHECK(memcmp(ka, dep.secret, 32) != 0);
+	tu_deploy_init(&other);
+	tu_node_init(&other, &x, "otherdep", ROLE_CITY, "110000", false);
+	CHECK_EQ(replica_network_key(x.r, kx), 0);
+	CHECK(memcmp(ka, kx, 32) != 0);
+	CHECK_EQ(replica_own_cert(x.r, util_now_ms(), buf, sizeof buf, &len),
+		 CN_ERR_NOTFOUND);
+	tu_node_close(&x);
+	CHECK_EQ(replica_own_cert(a.r, util_now_ms(), buf, sizeof buf, &len), 0);
+	CHECK_EQ(authority_cert_open(buf, len, dep.root_pk, &c, &why), 0);
+	CHECK_MEM(c.node, a.id, 32);
+	CHECK_EQ(c.role, ROLE_SCHOOL);
+	printf("replica: network key and own certificate ok\n");
+}
+
 /* A store whose map is far too small grows and replays, losing nothing. */
 static void test_map_growth(void)
 {
@@ -550,6 +581,7 @@ int main(void)
 	test_fork_gap_badsig();
 	test_behind();
 	test_uid_collision();
+	test_handshake_material();
 	test_map_growth();
 	return 0;
 }
