@@ -1354,7 +1354,8 @@ static int rebuild_fn(struct replica *r, MDB_txn *txn, void *arg)
 		}
 	if ((ret = rebuild_scan(r, txn, rank, &b, &n, &ref, rep)) != CN_OK)
 		goto out;
-	qsort(b, n, sizeof *b, cmp_bref);
+	if (n > 0)
+		qsort(b, n, sizeof *b, cmp_bref);
 	/* Pass 2: one history after the other, in key order. */
 	for (size_t a = 0, z; a < n && ret == CN_OK; a = z) {
 		for (z = a + 1; z < n && strcmp(b[z].key, b[a].key) == 0; z++)
@@ -1414,7 +1415,8 @@ static int rebuild_fn(struct replica *r, MDB_txn *txn, void *arg)
 		goto out;
 	/* The index tables, each in key order (dropped deletions: the
 	 * tables were empty). */
-	qsort(ops.v, ops.n, sizeof *ops.v, cmp_idx_full);
+	if (ops.n > 0)
+		qsort(ops.v, ops.n, sizeof *ops.v, cmp_idx_full);
 	for (size_t i = 0; i < ops.n && ret == CN_OK; i++) {
 		const struct idx_op *op = &ops.v[i];
 		bool same = i > 0 && ops.v[i - 1].db == op->db &&
@@ -1429,7 +1431,8 @@ static int rebuild_fn(struct replica *r, MDB_txn *txn, void *arg)
 			ret = put_append(r, txn, op->db, op->key, op->klen,
 					 op->val, op->vlen, same);
 	}
-	qsort(ref.v, ref.n, sizeof *ref.v, cmp_refused);
+	if (ref.n > 0)
+		qsort(ref.v, ref.n, sizeof *ref.v, cmp_refused);
 	for (size_t i = 0; i < ref.n && ret == CN_OK; i++)
 		ret = put_append(r, txn, DB_REFUSED, ref.v[i].k, 12, ref.v[i].v,
 				 ref.v[i].vlen, false);
