@@ -1233,12 +1233,15 @@ static int cmp_idx_full(const void *a, const void *b)
 	return (int)x->vlen - (int)y->vlen;
 }
 
-static const struct replica *rank_r;
+struct pk_idx {
+	const uint8_t *pk;
+	uint32_t idx;
+};
 
 static int cmp_origin_rank(const void *a, const void *b)
 {
-	return memcmp(rank_r->origins[*(const uint32_t *)a].pk,
-		      rank_r->origins[*(const uint32_t *)b].pk, CN_KEY_LEN);
+	return memcmp(((const struct pk_idx *)a)->pk,
+		      ((const struct pk_idx *)b)->pk, CN_KEY_LEN);
 }
 
 /* Pass 1: every log entry, node-level ones decided at once. */
@@ -1328,7 +1331,8 @@ static int rebuild_fn(struct replica *r, MDB_txn *txn, void *arg)
 	struct idx_ops ops = {0};
 	struct bref *b = NULL;
 	struct srec rec;
-	uint32_t *rank = NULL, *order = NULL;
+	uint32_t *rank = NULL;
+	struct pk_idx *order = NULL;
 	size_t n = 0, cap = 1u << 16;
 	uint8_t *buf = malloc(cap);
 	int rc, ret = CN_OK;
@@ -1342,11 +1346,11 @@ static int rebuild_fn(struct replica *r, MDB_txn *txn, void *arg)
 		goto out;
 	}
 	for (uint32_t i = 0; i < r->norigins; i++)
-		order[i] = i;
-	rank_r = r;
-	qsort(order, r->norigins, sizeof *order, cmp_origin_rank);
+		order[i] = (struct pk_idx){r->origins[i].pk, i};
+	if (r->norigins > 0)
+		qsort(order, r->norigins, sizeof *order, cmp_origin_rank);
 	for (uint32_t i = 0; i < r->norigins; i++)
-		rank[order[i]] = i;
+		rank[order[i].idx] = i;
 	for (size_t i = 0; i < sizeof mat / sizeof mat[0]; i++)
 		if ((rc = mdb_drop(txn, r->st.dbi[mat[i]], 0)) != 0) {
 			ret = store_error(&r->st, rc, "drop");
