@@ -221,6 +221,8 @@ static int apply_one(struct ingest *in, uint32_t idx, const struct entry *e)
 	struct srec *rec;
 	int ret;
 
+	if (r->bulk && in->v == NULL)
+		return CN_OK; /* bulk import: replica_rebuild() folds later */
 	if (e->key[0] == '\0') {
 		/* Node-level entries have no history; their verdict is the
 		 * author's authority alone. */
@@ -734,6 +736,10 @@ static int ingest_txn(struct replica *r, MDB_txn *txn, const uint8_t *const *ent
 	}
 	if (ret == CN_OK)
 		ret = flush(&in);
+	/* Bulk import: what was stored is not folded yet. */
+	if (ret == CN_OK && r->bulk && v == NULL)
+		ret = store_put(&r->st, txn, DB_META, META_REBUILD,
+				strlen(META_REBUILD), "1", 1, 0);
 	/* The clock adopts what it saw unless it is too far ahead (§4). */
 	if (ret == CN_OK && in.hlc_seen) {
 		bool adopted;
@@ -1109,8 +1115,8 @@ static int install_fn(struct replica *r, MDB_txn *txn, void *arg)
 	if (ret != CN_OK && ret != CN_ERR_EXISTS)
 		return ret;
 	idx = origin_find(r, node);
-	if (idx < 0)
-		return CN_OK; /* nothing of that node held yet */
+	if (idx < 0 || r->bulk)
+		return CN_OK; /* nothing of that node held yet, or folded later */
 	/* A new certificate can only give effect to refused entries; a
 	 * revocation can only take it from entries above its seq. */
 	ret = a->revocation ?
@@ -1144,4 +1150,378 @@ int replica_revocation_install(struct replica *r, const uint8_t *buf,
 		a.why = &dummy;
 	*a.why = NULL;
 	return with_write_txn(r, install_fn, &a);
+}
+
+/* ---- bulk import: rebuilding the materialized tables ------------------ */
+
+/* One log entry with a history, as the rebuild sorts them: by key, then
+ * in fold order.  `val` points at the stored entry inside the map (valid
+ * for the rebuild's transaction: the log is not written meanwhile). */
+struct bref {
+	char key[CN_EDU_ID_MAX + 1];
+	uint32_t rank;          /* rank of the origin's public key */
+	uint32_t idx;
+	uint32_t vlen;
+	uint64_t hlc;
+	uint64_t seq;
+	const uint8_t *val;
+};
+
+static int cmp_bref(const void *a, const void *b)
+{
+	const struct bref *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+
+	if (c != 0)
+		return c;
+	if (x->hlc != y->hlc)
+		return x->hlc < y->hlc ? -1 : 1;
+	if (x->rank != y->rank)
+		return x->rank < y->rank ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+struct refused_rec {
+	uint8_t k[12];
+	uint8_t vlen;
+	uint8_t v[1 + CN_EDU_ID_MAX];
+};
+
+struct refused_list {
+	struct refused_rec *v;
+	size_t n, cap;
+};
+
+static int refused_add(struct refused_list *l, uint32_t idx, uint64_t seq,
+		       const char *key, enum fold_reason why)
+{
+	size_t klen = strlen(key);
+
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 256;
+		void *p = realloc(l->v, ncap * sizeof *l->v);
+		if (p == NULL)
+			return CN_ERR_NOMEM;
+		l->v = p;
+		l->cap = ncap;
+	}
+	struct refused_rec *f = &l->v[l->n++];
+	store_be32(f->k, idx);
+	store_be64(f->k + 4, seq);
+	f->v[0] = (uint8_t)why;
+	memcpy(f->v + 1, key, klen);
+	f->vlen = (uint8_t)(1 + klen);
+	return CN_OK;
+}
+
+static int cmp_refused(const void *a, const void *b)
+{
+	return memcmp(((const struct refused_rec *)a)->k,
+		      ((const struct refused_rec *)b)->k, 12);
+}
+
+static int cmp_idx_full(const void *a, const void *b)
+{
+	const struct idx_op *x = a, *y = b;
+	size_t n = x->vlen < y->vlen ? x->vlen : y->vlen;
+	int c = cmp_idx(a, b);
+
+	if (c != 0)
+		return c;
+	if ((c = memcmp(x->val, y->val, n)) != 0)
+		return c;
+	return (int)x->vlen - (int)y->vlen;
+}
+
+struct pk_idx {
+	const uint8_t *pk;
+	uint32_t idx;
+};
+
+static int cmp_origin_rank(const void *a, const void *b)
+{
+	return memcmp(((const struct pk_idx *)a)->pk,
+		      ((const struct pk_idx *)b)->pk, CN_KEY_LEN);
+}
+
+/* Pass 1: every log entry, node-level ones decided at once. */
+static int rebuild_scan(struct replica *r, MDB_txn *txn, const uint32_t *rank,
+			struct bref **out, size_t *nout, struct refused_list *ref,
+			struct ingest_report *rep)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	MDB_stat ms;
+	struct bref *b;
+	size_t n = 0, cap;
+	int rc, ret = CN_OK;
+
+	if ((rc = mdb_stat(txn, r->st.dbi[DB_LOG], &ms)) != 0)
+		return store_error(&r->st, rc, "stat");
+	cap = ms.ms_entries ? ms.ms_entries : 1;
+	if ((b = malloc(cap * sizeof *b)) == NULL)
+		return CN_ERR_NOMEM;
+	if ((rc = mdb_cursor_open(txn, r->st.dbi[DB_LOG], &cur)) != 0) {
+		free(b);
+		return store_error(&r->st, rc, "cursor");
+	}
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && ret == CN_OK;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct entry e;
+		size_t len;
+		uint32_t idx;
+		if (k.mv_size != 12 || (idx = store_rd32(k.mv_data)) >= r->norigins ||
+		    n == cap) {
+			ret = CN_ERR_STORE;
+			break;
+		}
+		if (log_unpack(r->origins[idx].pk, v.mv_data, v.mv_size, r->logbuf,
+			       sizeof r->logbuf, &len) != CN_OK ||
+		    log_decode(r->logbuf, len, &e, NULL) != CN_OK) {
+			ret = CN_ERR_STORE;
+			break;
+		}
+		if (e.key[0] == '\0') {
+			enum fold_reason why = r->fenv.authorize ?
+				r->fenv.authorize(r->fenv.ctx, &e, NULL) : FR_APPLIED;
+			if (why == FR_APPLIED) {
+				rep->applied++;
+			} else {
+				rep->refused++;
+				ret = refused_add(ref, idx, e.seq, "", why);
+			}
+			continue;
+		}
+		struct bref *x = &b[n++];
+		memcpy(x->key, e.key, sizeof x->key);
+		x->rank = rank[idx];
+		x->idx = idx;
+		x->hlc = e.hlc;
+		x->seq = e.seq;
+		x->val = v.mv_data;
+		x->vlen = (uint32_t)v.mv_size;
+	}
+	mdb_cursor_close(cur);
+	if (ret == CN_OK && rc != MDB_NOTFOUND)
+		ret = store_error(&r->st, rc, "log scan");
+	if (ret != CN_OK) {
+		free(b);
+		return ret;
+	}
+	*out = b;
+	*nout = n;
+	return CN_OK;
+}
+
+static int put_append(struct replica *r, MDB_txn *txn, enum store_db db,
+		      const void *k, size_t klen, const void *v, size_t vlen,
+		      bool same_key_as_last)
+{
+	int ret = store_put(&r->st, txn, db, k, klen, v, vlen,
+			    same_key_as_last ? MDB_NODUPDATA : MDB_APPEND);
+	return ret == CN_ERR_EXISTS ? CN_OK : ret;
+}
+
+static int rebuild_fn(struct replica *r, MDB_txn *txn, void *arg)
+{
+	static const enum store_db mat[] = {DB_STUDENT, DB_CARD, DB_UID, DB_HOT,
+					    DB_REFUSED};
+	struct ingest_report *rep = arg;
+	struct refused_list ref = {0};
+	struct idx_ops ops = {0};
+	struct bref *b = NULL;
+	struct srec rec;
+	uint32_t *rank = NULL;
+	struct pk_idx *order = NULL;
+	size_t n = 0, cap = 1u << 16;
+	uint8_t *buf = malloc(cap);
+	int rc, ret = CN_OK;
+
+	rep->applied = rep->refused = 0;
+	memset(&rec, 0, sizeof rec);
+	rank = calloc(r->norigins + 1, sizeof *rank);
+	order = calloc(r->norigins + 1, sizeof *order);
+	if (buf == NULL || rank == NULL || order == NULL) {
+		ret = CN_ERR_NOMEM;
+		goto out;
+	}
+	for (uint32_t i = 0; i < r->norigins; i++)
+		order[i] = (struct pk_idx){r->origins[i].pk, i};
+	if (r->norigins > 0)
+		qsort(order, r->norigins, sizeof *order, cmp_origin_rank);
+	for (uint32_t i = 0; i < r->norigins; i++)
+		rank[order[i].idx] = i;
+	for (size_t i = 0; i < sizeof mat / sizeof mat[0]; i++)
+		if ((rc = mdb_drop(txn, r->st.dbi[mat[i]], 0)) != 0) {
+			ret = store_error(&r->st, rc, "drop");
+			goto out;
+		}
+	if ((ret = rebuild_scan(r, txn, rank, &b, &n, &ref, rep)) != CN_OK)
+		goto out;
+	if (n > 0)
+		qsort(b, n, sizeof *b, cmp_bref);
+	/* Pass 2: one history after the other, in key order. */
+	for (size_t a = 0, z; a < n && ret == CN_OK; a = z) {
+		for (z = a + 1; z < n && strcmp(b[z].key, b[a].key) == 0; z++)
+			;
+		fold_init(&rec.st, b[a].key);
+		rec.nrefs = 0;
+		for (size_t i = a; i < z && ret == CN_OK; i++) {
+			struct entry e;
+			size_t len;
+			enum fold_reason why;
+			if (log_unpack(r->origins[b[i].idx].pk, b[i].val, b[i].vlen,
+				       r->logbuf, sizeof r->logbuf, &len) != CN_OK ||
+			    log_decode(r->logbuf, len, &e, NULL) != CN_OK) {
+				ret = CN_ERR_STORE;
+				break;
+			}
+			why = fold_apply(&r->fenv, &rec.st, &e);
+			if (why == FR_APPLIED) {
+				rep->applied++;
+			} else {
+				rep->refused++;
+				ret = refused_add(&ref, b[i].idx, b[i].seq, b[i].key, why);
+			}
+			if (ret == CN_OK)
+				ret = ref_add(&rec, b[i].idx, b[i].seq);
+		}
+		if (ret != CN_OK)
+			break;
+		rec.newest_hlc = b[z - 1].hlc;
+		rec.newest_idx = b[z - 1].idx;
+		rec.newest_seq = b[z - 1].seq;
+		rec.has_newest = true;
+		rec.was_hot = 0;
+		rec.ncards_loaded = 0;
+		size_t len;
+		while ((len = srec_encode(&rec, buf, cap)) == 0 && cap < (64u << 20)) {
+			uint8_t *p = realloc(buf, cap * 2);
+			if (p == NULL) {
+				ret = CN_ERR_NOMEM;
+				break;
+			}
+			buf = p;
+			cap *= 2;
+		}
+		if (ret == CN_OK && len == 0)
+			ret = CN_ERR_TOOBIG;
+		if (ret == CN_OK)
+			ret = put_append(r, txn, DB_STUDENT, rec.st.edu_id,
+					 strlen(rec.st.edu_id), buf, len, false);
+		/* New cards, and the hot ones; none was on the hotlist. */
+		if (ret == CN_OK)
+			ret = index_changes(&ops, &rec, false);
+	}
+	free(b);
+	b = NULL;
+	if (ret != CN_OK)
+		goto out;
+	/* The index tables, each in key order (dropped deletions: the
+	 * tables were empty). */
+	if (ops.n > 0)
+		qsort(ops.v, ops.n, sizeof *ops.v, cmp_idx_full);
+	for (size_t i = 0; i < ops.n && ret == CN_OK; i++) {
+		const struct idx_op *op = &ops.v[i];
+		bool same = i > 0 && ops.v[i - 1].db == op->db &&
+			    ops.v[i - 1].klen == op->klen &&
+			    memcmp(ops.v[i - 1].key, op->key, op->klen) == 0;
+		if (op->del)
+			continue;
+		if (op->db == DB_HOT && same)
+			ret = store_put(&r->st, txn, DB_HOT, op->key, op->klen,
+					op->val, op->vlen, 0);
+		else
+			ret = put_append(r, txn, op->db, op->key, op->klen,
+					 op->val, op->vlen, same);
+	}
+	if (ref.n > 0)
+		qsort(ref.v, ref.n, sizeof *ref.v, cmp_refused);
+	for (size_t i = 0; i < ref.n && ret == CN_OK; i++)
+		ret = put_append(r, txn, DB_REFUSED, ref.v[i].k, 12, ref.v[i].v,
+				 ref.v[i].vlen, false);
+	if (ret == CN_OK) {
+		ret = store_del(&r->st, txn, DB_META, META_REBUILD,
+				strlen(META_REBUILD), NULL, 0);
+		if (ret == CN_ERR_NOTFOUND)
+			ret = CN_OK;
+	}
+out:
+	free(b);
+	free(rec.refs);
+	free(ops.v);
+	free(ref.v);
+	free(rank);
+	free(order);
+	free(buf);
+	return ret;
+}
+
+int replica_rebuild(struct replica *r, struct ingest_report *rep)
+{
+	struct ingest_report local;
+
+	if (rep == NULL)
+		rep = &local;
+	return with_write_txn(r, rebuild_fn, rep);
+}
+
+bool replica_rebuild_pending(struct replica *r, MDB_txn *txn)
+{
+	MDB_val v;
+
+	return store_get(&r->st, txn, DB_META, META_REBUILD,
+			 strlen(META_REBUILD), &v) == CN_OK;
+}
+
+static int bulk_begin_fn(struct replica *r, MDB_txn *txn, void *arg)
+{
+	bool *on = arg;
+	MDB_stat a, b;
+	int rc;
+
+	if ((rc = mdb_stat(txn, r->st.dbi[DB_LOG], &a)) != 0 ||
+	    (rc = mdb_stat(txn, r->st.dbi[DB_STUDENT], &b)) != 0)
+		return store_error(&r->st, rc, "stat");
+	*on = a.ms_entries == 0 && b.ms_entries == 0;
+	if (!*on)
+		return CN_OK;
+	return store_put(&r->st, txn, DB_META, META_REBUILD,
+			 strlen(META_REBUILD), "1", 1, 0);
+}
+
+int replica_bulk_begin(struct replica *r, bool *on)
+{
+	int ret;
+
+	*on = false;
+	if (r->st.rdonly)
+		return CN_ERR_PERM;
+	/* For comparisons (tests, benchmarks): the entry-by-entry path. */
+	if (getenv("CARDNODE_NO_BULK") != NULL && *getenv("CARDNODE_NO_BULK") != '\0')
+		return CN_OK;
+	ret = with_write_txn(r, bulk_begin_fn, on);
+	if (ret != CN_OK)
+		*on = false;
+	r->bulk = *on;
+	return ret;
+}
+
+int replica_bulk_end(struct replica *r, struct ingest_report *rep)
+{
+	struct ingest_report got;
+	int ret;
+
+	if (!r->bulk)
+		return CN_OK;
+	memset(&got, 0, sizeof got);
+	ret = replica_rebuild(r, &got);
+	if (ret == CN_OK) {
+		r->bulk = false;
+		if (rep != NULL) {
+			rep->applied += got.applied;
+			rep->refused += got.refused;
+		}
+	}
+	return ret;
 }

@@ -478,7 +478,7 @@ int replica_open(const char *dir, unsigned flags, struct replica **out,
 	struct replica *r = calloc(1, sizeof *r);
 	uint8_t secret[CN_KEY_LEN];
 	MDB_txn *txn = NULL;
-	bool copy = flags & REPLICA_COPY;
+	bool copy = flags & REPLICA_COPY, pending = false;
 	struct stat sb;
 	int ret;
 
@@ -546,10 +546,36 @@ int replica_open(const char *dir, unsigned flags, struct replica **out,
 			util_hex_decode(hex, r->info.node, CN_KEY_LEN);
 	}
 	ret = authority_reload(r, txn);
+	pending = !copy && replica_rebuild_pending(r, txn);
 	mdb_txn_abort(txn);
 	if (ret != CN_OK) {
 		snprintf(err, errlen, "cannot load certificates: %s", r->st.err);
 		goto fail;
+	}
+	if (pending) {
+		/* A bulk import was cut short: the student, card, UID, hotlist
+		 * and refused tables lag the log.  Rebuild them before anyone
+		 * reads them, through a writable handle if need be. */
+		bool rdonly = flags & REPLICA_RDONLY;
+		if (rdonly) {
+			store_close(&r->st);
+			ret = store_open(&r->st, dir, false, false, false);
+		}
+		if (ret == CN_OK)
+			ret = replica_rebuild(r, NULL);
+		if (ret != CN_OK)
+			snprintf(err, errlen, "%s holds an interrupted bulk import and "
+				 "rebuilding its tables failed: %s (open it writable "
+				 "to retry)", dir, r->st.err[0] ? r->st.err : cn_strerror(ret));
+		if (rdonly) {
+			int ret2;
+			store_close(&r->st);
+			ret2 = store_open(&r->st, dir, true, false, false);
+			if (ret == CN_OK)
+				ret = ret2;
+		}
+		if (ret != CN_OK)
+			goto fail;
 	}
 	*out = r;
 	return CN_OK;

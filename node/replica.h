@@ -89,6 +89,17 @@ struct ingest_report {
 	char problem[200];    /* the first problem met, for the operator */
 };
 
+/* Bulk import into an empty replica.  replica_bulk_begin() turns the bulk
+ * mode on (*on = true) when the replica holds no log entries and no
+ * students: from then on replica_ingest() chains, verifies and stores the
+ * log only (its report counts no applied/refused), and marks the store as
+ * "being rebuilt".  replica_bulk_end() builds the student, card, UID,
+ * hotlist and refused tables from the whole log in key order in one write
+ * transaction, and adds the applied/refused counts to rep.  A crash in
+ * between leaves the mark; the next replica_open() rebuilds. */
+int replica_bulk_begin(struct replica *r, bool *on);
+int replica_bulk_end(struct replica *r, struct ingest_report *rep);
+
 /* Author entries as this node: each element of `ops` gives op, key, actor
  * and body; origin, seq, prev and hlc are filled in here.  All of them are
  * checked against the current state first; if any would be refused nothing

@@ -31,6 +31,9 @@ struct origin_rec {
 #define META_HLC "hlc"             /* u64 BE: highest hlc authored/adopted */
 #define META_OWN_SEEN "own_seen"   /* u64 BE: highest own seq seen anywhere */
 #define META_FORMAT "format"
+#define META_REBUILD "rebuild"     /* present: the materialized tables (student,
+                                   * card, uid, hot, refused) lag the log and
+                                   * are rebuilt from it (bulk import) */
 
 /* Files of a data dir. */
 #define FILE_IDENTITY "identity.key"
@@ -54,6 +57,7 @@ struct replica {
 	/* origins as of the current transaction, index = origin idx */
 	struct origin_rec *origins;
 	uint32_t norigins, caporigins;
+	bool bulk;                /* bulk import: ingest stores the log only */
 };
 
 /* A student record of DB_STUDENT: the folded state, the newest entry
@@ -129,6 +133,12 @@ int meta_put_str(struct replica *r, MDB_txn *txn, const char *key,
  * group or others may read. */
 int datadir_read_hex(const char *path, uint8_t *out, size_t n, bool private_,
 		     char *err, size_t errlen);
+
+/* Rebuild the materialized tables from the log (one write transaction)
+ * and clear META_REBUILD; counts go to rep->applied / rep->refused. */
+int replica_rebuild(struct replica *r, struct ingest_report *rep);
+/* Is META_REBUILD set? */
+bool replica_rebuild_pending(struct replica *r, MDB_txn *txn);
 
 /* Reload certificates and revocations from the store into r->auth. */
 int authority_reload(struct replica *r, MDB_txn *txn);

@@ -1190,6 +1190,7 @@ int bundle_import(struct replica *r, const char *path, struct bundle_report *rep
 	struct importer im;
 	struct breader b;
 	struct stat st;
+	bool bulk = false;
 	int rc = 0;
 
 	if (rep == NULL)
@@ -1215,6 +1216,11 @@ int bundle_import(struct replica *r, const char *path, struct bundle_report *rep
 		report_problem(rep, "%s is not a regular file", path);
 		goto out;
 	}
+	/* An empty replica takes the bulk path: the log first, then every
+	 * table built once in key order (replica_bulk_begin()). */
+	if ((rc = replica_bulk_begin(r, &bulk)) != 0 && rc != CN_ERR_PERM)
+		goto out;
+	rc = 0;
 	b.cap = READ_BUF;
 	b.buf = malloc(b.cap);
 	if (b.buf == NULL) {
@@ -1313,6 +1319,14 @@ int bundle_import(struct replica *r, const char *path, struct bundle_report *rep
 	rc = batch_flush(&im.b, true);
 	if (rc != 0)
 		goto out;
+	if (bulk) {
+		bulk = false;
+		if ((rc = replica_bulk_end(r, &rep->ingest)) != 0) {
+			report_problem(rep, "building the tables failed: %s",
+				       cn_strerror(rc));
+			goto out;
+		}
+	}
 	if (progress != NULL)
 		progress(pctx, im.b.done, 0);
 	if (!rep->complete || !rep->trailer_ok || rep->certs_bad ||
@@ -1321,6 +1335,9 @@ int bundle_import(struct replica *r, const char *path, struct bundle_report *rep
 		rc = CN_ERR_PARTIAL;
 	}
 out:
+	/* Whatever was stored is folded now (or at the next open). */
+	if (bulk)
+		replica_bulk_end(r, &rep->ingest);
 	if (b.fd >= 0)
 		close(b.fd);
 	free(b.buf);
