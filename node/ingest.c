@@ -712,12 +712,29 @@ static int ingest_txn(struct replica *r, MDB_txn *txn, const uint8_t *const *ent
 	       struct verdicts *v)
 {
 	struct ingest in = {.r = r, .txn = txn, .rep = rep, .v = v};
-	struct item *items = malloc((n ? n : 1) * sizeof *items);
-	struct entry *decoded = malloc((n ? n : 1) * sizeof *decoded);
+	struct item *items = NULL;
+	struct entry *decoded = NULL;
+	bool kept = r->bulk && v == NULL;
 	size_t nitems = 0, a = 0;
 	uint64_t hlc_last = 0, own_seen = 0;
 	int ret;
 
+	if (kept && r->bulk_cap < (n ? n : 1)) {
+		bulk_scratch_free(r);
+		r->bulk_items = malloc((n ? n : 1) * sizeof *items);
+		r->bulk_decoded = malloc((n ? n : 1) * sizeof *decoded);
+		if (r->bulk_items == NULL || r->bulk_decoded == NULL)
+			bulk_scratch_free(r);
+		else
+			r->bulk_cap = n ? n : 1;
+	}
+	if (kept) {
+		items = r->bulk_items;
+		decoded = r->bulk_decoded;
+	} else {
+		items = malloc((n ? n : 1) * sizeof *items);
+		decoded = malloc((n ? n : 1) * sizeof *decoded);
+	}
 	in.slots = calloc(CACHE_SLOTS, sizeof *in.slots);
 	in.dirty = calloc(CACHE_FLUSH_AT + 1, sizeof *in.dirty);
 	if (items == NULL || decoded == NULL || in.slots == NULL || in.dirty == NULL) {
@@ -764,9 +781,19 @@ out:
 	}
 	free(in.dirty);
 	free(in.slots);
-	free(items);
-	free(decoded);
+	if (!kept) {
+		free(items);
+		free(decoded);
+	}
 	return ret;
+}
+
+void bulk_scratch_free(struct replica *r)
+{
+	free(r->bulk_items);
+	free(r->bulk_decoded);
+	r->bulk_items = r->bulk_decoded = NULL;
+	r->bulk_cap = 0;
 }
 
 /* Run `fn` in a write transaction, replaying it after growing the map when
@@ -1609,6 +1636,7 @@ int replica_bulk_end(struct replica *r, struct ingest_report *rep)
 	struct ingest_report got;
 	int ret;
 
+	bulk_scratch_free(r);
 	if (!r->bulk)
 		return CN_OK;
 	memset(&got, 0, sizeof got);
