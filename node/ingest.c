@@ -1330,6 +1330,40 @@ static int cmp_idx_full(const void *a, const void *b)
 	return (int)x->vlen - (int)y->vlen;
 }
 
+/* What the rebuild sorts instead of the 44-byte idx_ops: db and the
+ * key's first 15 bytes, zero-padded, as two big-endian numbers (a key that
+ * ends first sorts first, as in cmp_idx()), and the op itself.  Equal
+ * numbers fall back to cmp_idx_full(). */
+struct isort {
+	uint64_t hi, lo;
+	const struct idx_op *op;
+};
+
+static void isort_init(struct isort *s, const struct idx_op *op)
+{
+	uint8_t b[16] = {0};
+
+	b[0] = op->db;
+	memcpy(b + 1, op->key, op->klen < 15 ? op->klen : 15);
+	s->hi = s->lo = 0;
+	for (size_t i = 0; i < 8; i++) {
+		s->hi = s->hi << 8 | b[i];
+		s->lo = s->lo << 8 | b[8 + i];
+	}
+	s->op = op;
+}
+
+static int cmp_isort(const void *a, const void *b)
+{
+	const struct isort *x = a, *y = b;
+
+	if (x->hi != y->hi)
+		return x->hi < y->hi ? -1 : 1;
+	if (x->lo != y->lo)
+		return x->lo < y->lo ? -1 : 1;
+	return cmp_idx_full(x->op, y->op);
+}
+
 struct pk_idx {
 	const uint8_t *pk;
 	uint32_t idx;
@@ -1439,6 +1473,7 @@ static int rebuild_fn(struct replica *r, MDB_txn *txn, void *arg)
 	struct idx_ops ops = {0};
 	struct bref *b = NULL;
 	struct bsort *srt = NULL;
+	struct isort *isrt = NULL;
 	struct srec rec;
 	uint32_t *rank = NULL;
 	struct pk_idx *order = NULL;
@@ -1542,13 +1577,19 @@ static int rebuild_fn(struct replica *r, MDB_txn *txn, void *arg)
 		goto out;
 	/* The index tables, each in key order (dropped deletions: the
 	 * tables were empty). */
+	if ((isrt = malloc((ops.n ? ops.n : 1) * sizeof *isrt)) == NULL) {
+		ret = CN_ERR_NOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < ops.n; i++)
+		isort_init(&isrt[i], &ops.v[i]);
 	if (ops.n > 0)
-		qsort(ops.v, ops.n, sizeof *ops.v, cmp_idx_full);
+		qsort(isrt, ops.n, sizeof *isrt, cmp_isort);
 	for (size_t i = 0; i < ops.n && ret == CN_OK; i++) {
-		const struct idx_op *op = &ops.v[i];
-		bool same = i > 0 && ops.v[i - 1].db == op->db &&
-			    ops.v[i - 1].klen == op->klen &&
-			    memcmp(ops.v[i - 1].key, op->key, op->klen) == 0;
+		const struct idx_op *op = isrt[i].op, *prev = i > 0 ? isrt[i - 1].op : NULL;
+		bool same = prev != NULL && prev->db == op->db &&
+			    prev->klen == op->klen &&
+			    memcmp(prev->key, op->key, op->klen) == 0;
 		if (op->del)
 			continue;
 		if (op->db == DB_HOT && same)
@@ -1570,6 +1611,7 @@ static int rebuild_fn(struct replica *r, MDB_txn *txn, void *arg)
 			ret = CN_OK;
 	}
 out:
+	free(isrt);
 	free(srt);
 	free(b);
 	free(rec.refs);
