@@ -20,6 +20,7 @@
 #include <sodium.h>
 
 #include "bytes.h"
+#include "cbor_rw.h"
 #include "hlc.h"
 #include "replica_int.h"
 #include "util.h"
@@ -711,12 +712,29 @@ static int ingest_txn(struct replica *r, MDB_txn *txn, const uint8_t *const *ent
 	       struct verdicts *v)
 {
 	struct ingest in = {.r = r, .txn = txn, .rep = rep, .v = v};
-	struct item *items = malloc((n ? n : 1) * sizeof *items);
-	struct entry *decoded = malloc((n ? n : 1) * sizeof *decoded);
+	struct item *items = NULL;
+	struct entry *decoded = NULL;
+	bool kept = r->bulk && v == NULL;
 	size_t nitems = 0, a = 0;
 	uint64_t hlc_last = 0, own_seen = 0;
 	int ret;
 
+	if (kept && r->bulk_cap < (n ? n : 1)) {
+		bulk_scratch_free(r);
+		r->bulk_items = malloc((n ? n : 1) * sizeof *items);
+		r->bulk_decoded = malloc((n ? n : 1) * sizeof *decoded);
+		if (r->bulk_items == NULL || r->bulk_decoded == NULL)
+			bulk_scratch_free(r);
+		else
+			r->bulk_cap = n ? n : 1;
+	}
+	if (kept) {
+		items = r->bulk_items;
+		decoded = r->bulk_decoded;
+	} else {
+		items = malloc((n ? n : 1) * sizeof *items);
+		decoded = malloc((n ? n : 1) * sizeof *decoded);
+	}
 	in.slots = calloc(CACHE_SLOTS, sizeof *in.slots);
 	in.dirty = calloc(CACHE_FLUSH_AT + 1, sizeof *in.dirty);
 	if (items == NULL || decoded == NULL || in.slots == NULL || in.dirty == NULL) {
@@ -763,9 +781,19 @@ out:
 	}
 	free(in.dirty);
 	free(in.slots);
-	free(items);
-	free(decoded);
+	if (!kept) {
+		free(items);
+		free(decoded);
+	}
 	return ret;
+}
+
+void bulk_scratch_free(struct replica *r)
+{
+	free(r->bulk_items);
+	free(r->bulk_decoded);
+	r->bulk_items = r->bulk_decoded = NULL;
+	r->bulk_cap = 0;
 }
 
 /* Run `fn` in a write transaction, replaying it after growing the map when
@@ -1167,18 +1195,87 @@ struct bref {
 	const uint8_t *val;
 };
 
-static int cmp_bref(const void *a, const void *b)
-{
-	const struct bref *x = a, *y = b;
-	int c = strcmp(x->key, y->key);
+/* What the rebuild sorts instead of the brefs themselves: the key's first
+ * 8 bytes as a big-endian number (NUL-padded, so it orders as strcmp()
+ * does), the hlc, and the bref.  Only equal prefixes of keys longer than
+ * 8 bytes, and equal (key, hlc), look at the bref. */
+struct bsort {
+	uint64_t pfx;
+	uint64_t hlc;
+	const struct bref *ref;
+	uint64_t longkey;       /* key longer than 8 bytes */
+};
 
-	if (c != 0)
+static uint64_t key_prefix(const char *key, uint64_t *longkey)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	for (i = 0; i < 8 && key[i] != '\0'; i++)
+		v |= (uint64_t)(uint8_t)key[i] << (56 - 8 * i);
+	*longkey = i == 8 && key[8] != '\0';
+	return v;
+}
+
+/* The same order as comparing (key, hlc, rank, seq). */
+static int cmp_bsort(const void *a, const void *b)
+{
+	const struct bsort *x = a, *y = b;
+	const struct bref *p = x->ref, *q = y->ref;
+	int c;
+
+	if (x->pfx != y->pfx)
+		return x->pfx < y->pfx ? -1 : 1;
+	if (x->longkey != y->longkey)
+		return x->longkey < y->longkey ? -1 : 1;
+	if (x->longkey && (c = strcmp(p->key + 8, q->key + 8)) != 0)
 		return c;
 	if (x->hlc != y->hlc)
 		return x->hlc < y->hlc ? -1 : 1;
-	if (x->rank != y->rank)
-		return x->rank < y->rank ? -1 : 1;
-	return x->seq < y->seq ? -1 : x->seq > y->seq;
+	if (p->rank != q->rank)
+		return p->rank < q->rank ? -1 : 1;
+	return p->seq < q->seq ? -1 : p->seq > q->seq;
+}
+
+/* Same key: equal prefixes and, past 8 bytes, equal rests. */
+static bool bsort_same_key(const struct bsort *x, const struct bsort *y)
+{
+	return x->pfx == y->pfx && x->longkey == y->longkey &&
+	       (!x->longkey || strcmp(x->ref->key + 8, y->ref->key + 8) == 0);
+}
+
+/* The key and hlc of a stored (origin-less) log entry, read without a full
+ * decode: [payload, sig] where payload is {0: v, 2: seq, 3: prev, 4: hlc,
+ * 5: op, 6: key, ...}.  false if the entry is not shaped so; the caller
+ * then decodes it fully.  The fold decodes every entry fully and checks
+ * key, hlc and seq against what this gave. */
+static bool log_peek(const uint8_t *val, size_t vlen, uint64_t *seq,
+		     uint64_t *hlc, char key[static CN_EDU_ID_MAX + 1])
+{
+	struct cbor_rd r, p;
+	const uint8_t *pl, *prev;
+	const char *k;
+	size_t n, plen, klen;
+	uint64_t u;
+
+	cbr_init(&r, val, vlen);
+	if (cbr_array(&r, &n, 2) != 0 || n != 2 ||
+	    cbr_bstr(&r, &pl, &plen, CN_PAYLOAD_MAX) != 0)
+		return false;
+	cbr_init(&p, pl, plen);
+	if (cbr_map(&p, &n, SIZE_MAX) != 0 || n < 6 ||
+	    cbr_uint(&p, &u) != 0 || u != 0 || cbr_uint(&p, &u) != 0 ||
+	    cbr_uint(&p, &u) != 0 || u != 2 || cbr_uint(&p, seq) != 0 ||
+	    cbr_uint(&p, &u) != 0 || u != 3 ||
+	    cbr_bstr(&p, &prev, &n, CN_KEY_LEN) != 0 ||
+	    cbr_uint(&p, &u) != 0 || u != 4 || cbr_uint(&p, hlc) != 0 ||
+	    cbr_uint(&p, &u) != 0 || u != 5 || cbr_uint(&p, &u) != 0 ||
+	    cbr_uint(&p, &u) != 0 || u != 6 ||
+	    cbr_tstr(&p, &k, &klen, CN_EDU_ID_MAX) != 0)
+		return false;
+	memcpy(key, k, klen);
+	key[klen] = '\0';
+	return true;
 }
 
 struct refused_rec {
@@ -1233,6 +1330,40 @@ static int cmp_idx_full(const void *a, const void *b)
 	return (int)x->vlen - (int)y->vlen;
 }
 
+/* What the rebuild sorts instead of the 44-byte idx_ops: db and the
+ * key's first 15 bytes, zero-padded, as two big-endian numbers (a key that
+ * ends first sorts first, as in cmp_idx()), and the op itself.  Equal
+ * numbers fall back to cmp_idx_full(). */
+struct isort {
+	uint64_t hi, lo;
+	const struct idx_op *op;
+};
+
+static void isort_init(struct isort *s, const struct idx_op *op)
+{
+	uint8_t b[16] = {0};
+
+	b[0] = op->db;
+	memcpy(b + 1, op->key, op->klen < 15 ? op->klen : 15);
+	s->hi = s->lo = 0;
+	for (size_t i = 0; i < 8; i++) {
+		s->hi = s->hi << 8 | b[i];
+		s->lo = s->lo << 8 | b[8 + i];
+	}
+	s->op = op;
+}
+
+static int cmp_isort(const void *a, const void *b)
+{
+	const struct isort *x = a, *y = b;
+
+	if (x->hi != y->hi)
+		return x->hi < y->hi ? -1 : 1;
+	if (x->lo != y->lo)
+		return x->lo < y->lo ? -1 : 1;
+	return cmp_idx_full(x->op, y->op);
+}
+
 struct pk_idx {
 	const uint8_t *pk;
 	uint32_t idx;
@@ -1275,6 +1406,17 @@ static int rebuild_scan(struct replica *r, MDB_txn *txn, const uint32_t *rank,
 			ret = CN_ERR_STORE;
 			break;
 		}
+		/* An entry with a history: its key and hlc suffice here. */
+		struct bref *x = &b[n];
+		if (log_peek(v.mv_data, v.mv_size, &x->seq, &x->hlc, x->key) &&
+		    x->key[0] != '\0') {
+			n++;
+			x->rank = rank[idx];
+			x->idx = idx;
+			x->val = v.mv_data;
+			x->vlen = (uint32_t)v.mv_size;
+			continue;
+		}
 		if (log_unpack(r->origins[idx].pk, v.mv_data, v.mv_size, r->logbuf,
 			       sizeof r->logbuf, &len) != CN_OK ||
 		    log_decode(r->logbuf, len, &e, NULL) != CN_OK) {
@@ -1292,7 +1434,7 @@ static int rebuild_scan(struct replica *r, MDB_txn *txn, const uint32_t *rank,
 			}
 			continue;
 		}
-		struct bref *x = &b[n++];
+		n++;
 		memcpy(x->key, e.key, sizeof x->key);
 		x->rank = rank[idx];
 		x->idx = idx;
@@ -1330,6 +1472,8 @@ static int rebuild_fn(struct replica *r, MDB_txn *txn, void *arg)
 	struct refused_list ref = {0};
 	struct idx_ops ops = {0};
 	struct bref *b = NULL;
+	struct bsort *srt = NULL;
+	struct isort *isrt = NULL;
 	struct srec rec;
 	uint32_t *rank = NULL;
 	struct pk_idx *order = NULL;
@@ -1358,21 +1502,33 @@ static int rebuild_fn(struct replica *r, MDB_txn *txn, void *arg)
 		}
 	if ((ret = rebuild_scan(r, txn, rank, &b, &n, &ref, rep)) != CN_OK)
 		goto out;
+	if ((srt = malloc((n ? n : 1) * sizeof *srt)) == NULL) {
+		ret = CN_ERR_NOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		srt[i].pfx = key_prefix(b[i].key, &srt[i].longkey);
+		srt[i].hlc = b[i].hlc;
+		srt[i].ref = &b[i];
+	}
 	if (n > 0)
-		qsort(b, n, sizeof *b, cmp_bref);
+		qsort(srt, n, sizeof *srt, cmp_bsort);
 	/* Pass 2: one history after the other, in key order. */
 	for (size_t a = 0, z; a < n && ret == CN_OK; a = z) {
-		for (z = a + 1; z < n && strcmp(b[z].key, b[a].key) == 0; z++)
+		for (z = a + 1; z < n && bsort_same_key(&srt[z], &srt[a]); z++)
 			;
-		fold_init(&rec.st, b[a].key);
+		fold_init(&rec.st, srt[a].ref->key);
 		rec.nrefs = 0;
 		for (size_t i = a; i < z && ret == CN_OK; i++) {
+			const struct bref *x = srt[i].ref;
 			struct entry e;
 			size_t len;
 			enum fold_reason why;
-			if (log_unpack(r->origins[b[i].idx].pk, b[i].val, b[i].vlen,
+			if (log_unpack(r->origins[x->idx].pk, x->val, x->vlen,
 				       r->logbuf, sizeof r->logbuf, &len) != CN_OK ||
-			    log_decode(r->logbuf, len, &e, NULL) != CN_OK) {
+			    log_decode(r->logbuf, len, &e, NULL) != CN_OK ||
+			    e.seq != x->seq || e.hlc != x->hlc ||
+			    strcmp(e.key, x->key) != 0) {
 				ret = CN_ERR_STORE;
 				break;
 			}
@@ -1381,16 +1537,16 @@ static int rebuild_fn(struct replica *r, MDB_txn *txn, void *arg)
 				rep->applied++;
 			} else {
 				rep->refused++;
-				ret = refused_add(&ref, b[i].idx, b[i].seq, b[i].key, why);
+				ret = refused_add(&ref, x->idx, x->seq, x->key, why);
 			}
 			if (ret == CN_OK)
-				ret = ref_add(&rec, b[i].idx, b[i].seq);
+				ret = ref_add(&rec, x->idx, x->seq);
 		}
 		if (ret != CN_OK)
 			break;
-		rec.newest_hlc = b[z - 1].hlc;
-		rec.newest_idx = b[z - 1].idx;
-		rec.newest_seq = b[z - 1].seq;
+		rec.newest_hlc = srt[z - 1].ref->hlc;
+		rec.newest_idx = srt[z - 1].ref->idx;
+		rec.newest_seq = srt[z - 1].ref->seq;
 		rec.has_newest = true;
 		rec.was_hot = 0;
 		rec.ncards_loaded = 0;
@@ -1413,19 +1569,27 @@ static int rebuild_fn(struct replica *r, MDB_txn *txn, void *arg)
 		if (ret == CN_OK)
 			ret = index_changes(&ops, &rec, false);
 	}
+	free(srt);
+	srt = NULL;
 	free(b);
 	b = NULL;
 	if (ret != CN_OK)
 		goto out;
 	/* The index tables, each in key order (dropped deletions: the
 	 * tables were empty). */
+	if ((isrt = malloc((ops.n ? ops.n : 1) * sizeof *isrt)) == NULL) {
+		ret = CN_ERR_NOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < ops.n; i++)
+		isort_init(&isrt[i], &ops.v[i]);
 	if (ops.n > 0)
-		qsort(ops.v, ops.n, sizeof *ops.v, cmp_idx_full);
+		qsort(isrt, ops.n, sizeof *isrt, cmp_isort);
 	for (size_t i = 0; i < ops.n && ret == CN_OK; i++) {
-		const struct idx_op *op = &ops.v[i];
-		bool same = i > 0 && ops.v[i - 1].db == op->db &&
-			    ops.v[i - 1].klen == op->klen &&
-			    memcmp(ops.v[i - 1].key, op->key, op->klen) == 0;
+		const struct idx_op *op = isrt[i].op, *prev = i > 0 ? isrt[i - 1].op : NULL;
+		bool same = prev != NULL && prev->db == op->db &&
+			    prev->klen == op->klen &&
+			    memcmp(prev->key, op->key, op->klen) == 0;
 		if (op->del)
 			continue;
 		if (op->db == DB_HOT && same)
@@ -1447,6 +1611,8 @@ static int rebuild_fn(struct replica *r, MDB_txn *txn, void *arg)
 			ret = CN_OK;
 	}
 out:
+	free(isrt);
+	free(srt);
 	free(b);
 	free(rec.refs);
 	free(ops.v);
@@ -1512,6 +1678,7 @@ int replica_bulk_end(struct replica *r, struct ingest_report *rep)
 	struct ingest_report got;
 	int ret;
 
+	bulk_scratch_free(r);
 	if (!r->bulk)
 		return CN_OK;
 	memset(&got, 0, sizeof got);

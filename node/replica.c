@@ -593,6 +593,7 @@ void replica_close(struct replica *r)
 	store_close(&r->st);
 	authority_free(r->auth);
 	free(r->origins);
+	bulk_scratch_free(r);
 	sodium_memzero(r->sk, sizeof r->sk);
 	sodium_memzero(r->id_key, sizeof r->id_key);
 	sodium_memzero(r->net_key, sizeof r->net_key);

@@ -58,7 +58,16 @@ struct replica {
 	struct origin_rec *origins;
 	uint32_t norigins, caporigins;
 	bool bulk;                /* bulk import: ingest stores the log only */
+	/* Bulk import: ingest_txn()'s item and decoded-entry arrays, kept
+	 * from one batch to the next (a batch's decoded entries take about
+	 * 100 MB, which malloc() would map and clear afresh every time).
+	 * Freed by replica_bulk_end() and replica_close(). */
+	void *bulk_items, *bulk_decoded;
+	size_t bulk_cap;
 };
+
+/* Free the arrays kept between the batches of a bulk import. */
+void bulk_scratch_free(struct replica *r);
 
 /* A student record of DB_STUDENT: the folded state, the newest entry
  * applied (for the fast path) and the history refs (origin idx, seq). */

@@ -26,7 +26,19 @@ static struct tu_deploy dep;
 static struct tu_node city, sa, rogue;
 static char bundle_path[600];
 
-static void edu(int i, char out[16]) { snprintf(out, 16, "E%05d", (i * 7919) % 100000); }
+/* Short ids, and ids longer than 8 bytes that share their first 8 (the
+ * rebuild sorts by an 8-byte prefix first), one of them exactly it. */
+static void edu(int i, char out[16])
+{
+	int v = (i * 7919) % 100000;
+
+	if (i == 5)
+		snprintf(out, 16, "LONGKEY-");
+	else if (i % 3 == 1)
+		snprintf(out, 16, "LONGKEY-%05d", v);
+	else
+		snprintf(out, 16, "E%05d", v);
+}
 static void card(int i, char out[16]) { snprintf(out, 16, "K%07d", (i * 104729) % 10000000); }
 
 static void build_city(void)
