@@ -75,6 +75,8 @@ static void usage(FILE *f)
 		"epoch)\n"
 		"  CARDNODE_MAP_SIZE tests only: the initial LMDB map size in "
 		"bytes\n"
+		"  CARDNODE_NO_BULK  tests only: import into an empty replica "
+		"entry by entry\n"
 		"\nExit codes:\n"
 		"  0  ok (check: accept)\n"
 		"  1  failure (I/O, store, data directory; verify: a "
