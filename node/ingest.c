@@ -292,6 +292,23 @@ static size_t srec_encode(const struct srec *rec, uint8_t *buf, size_t cap)
 	return w.bad ? 0 : w.len;
 }
 
+/* srec_encode() into *buf (*cap bytes, malloc()ed), doubling it as needed
+ * up to 64 MiB: CN_ERR_TOOBIG beyond that, CN_ERR_NOMEM. */
+static int srec_encode_grow(const struct srec *rec, uint8_t **buf, size_t *cap,
+			    size_t *len)
+{
+	while ((*len = srec_encode(rec, *buf, *cap)) == 0) {
+		uint8_t *p;
+		if (*cap >= (64u << 20))
+			return CN_ERR_TOOBIG;
+		if ((p = realloc(*buf, *cap * 2)) == NULL)
+			return CN_ERR_NOMEM;
+		*buf = p;
+		*cap *= 2;
+	}
+	return CN_OK;
+}
+
 /* Index changes of one write-back, applied in key order: card numbers and
  * UIDs are random, so writing them sorted touches each page once. */
 struct idx_op {
@@ -418,17 +435,7 @@ static int flush(struct ingest *in)
 			continue;
 		if (refolded && (ret = refold(in, rec)) != CN_OK)
 			break;
-		while ((len = srec_encode(rec, buf, cap)) == 0 && cap < (64u << 20)) {
-			uint8_t *p = realloc(buf, cap * 2);
-			if (p == NULL) {
-				ret = CN_ERR_NOMEM;
-				break;
-			}
-			buf = p;
-			cap *= 2;
-		}
-		if (ret == CN_OK && len == 0)
-			ret = CN_ERR_TOOBIG;
+		ret = srec_encode_grow(rec, &buf, &cap, &len);
 		if (ret == CN_OK)
 			ret = store_put(&in->r->st, in->txn, DB_STUDENT,
 					rec->st.edu_id, strlen(rec->st.edu_id),
@@ -1551,17 +1558,7 @@ static int rebuild_fn(struct replica *r, MDB_txn *txn, void *arg)
 		rec.was_hot = 0;
 		rec.ncards_loaded = 0;
 		size_t len;
-		while ((len = srec_encode(&rec, buf, cap)) == 0 && cap < (64u << 20)) {
-			uint8_t *p = realloc(buf, cap * 2);
-			if (p == NULL) {
-				ret = CN_ERR_NOMEM;
-				break;
-			}
-			buf = p;
-			cap *= 2;
-		}
-		if (ret == CN_OK && len == 0)
-			ret = CN_ERR_TOOBIG;
+		ret = srec_encode_grow(&rec, &buf, &cap, &len);
 		if (ret == CN_OK)
 			ret = put_append(r, txn, DB_STUDENT, rec.st.edu_id,
 					 strlen(rec.st.edu_id), buf, len, false);
