@@ -7,6 +7,7 @@
 
 #include "cbor_rw.h"
 #include "hlc.h"
+#include "util.h"
 
 static const char CERT_DOMAIN[] = "cardnode-cert-v1";
 static const char REVOKE_DOMAIN[] = "cardnode-revoke-v1";
@@ -331,41 +332,32 @@ void authority_free(struct authority *a)
 	free(a);
 }
 
-static int grow(void **arr, size_t *cap, size_t need, size_t elem)
-{
-	size_t ncap = *cap ? *cap * 2 : 16;
-	void *p;
-
-	if (need <= *cap)
-		return CN_OK;
-	while (ncap < need)
-		ncap *= 2;
-	p = realloc(*arr, ncap * elem);
-	if (p == NULL)
-		return CN_ERR_NOMEM;
-	*arr = p;
-	*cap = ncap;
-	return CN_OK;
-}
-
 int authority_add_cert(struct authority *a, const struct cert *c)
 {
+	struct cert *nc;
+
 	for (size_t i = 0; i < a->ncerts; i++)
 		if (memcmp(&a->certs[i], c, sizeof *c) == 0)
 			return CN_ERR_EXISTS;
-	if (grow((void **)&a->certs, &a->capcerts, a->ncerts + 1, sizeof *c))
+	nc = util_grow(a->certs, &a->capcerts, a->ncerts + 1, sizeof *c);
+	if (nc == NULL)
 		return CN_ERR_NOMEM;
+	a->certs = nc;
 	a->certs[a->ncerts++] = *c;
 	return CN_OK;
 }
 
 int authority_add_revocation(struct authority *a, const struct revocation *rv)
 {
+	struct revocation *nr;
+
 	for (size_t i = 0; i < a->nrevs; i++)
 		if (memcmp(&a->revs[i], rv, sizeof *rv) == 0)
 			return CN_ERR_EXISTS;
-	if (grow((void **)&a->revs, &a->caprevs, a->nrevs + 1, sizeof *rv))
+	nr = util_grow(a->revs, &a->caprevs, a->nrevs + 1, sizeof *rv);
+	if (nr == NULL)
 		return CN_ERR_NOMEM;
+	a->revs = nr;
 	a->revs[a->nrevs++] = *rv;
 	return CN_OK;
 }

@@ -75,12 +75,6 @@ static void note(struct ingest_report *rep, const char *fmt, ...)
 	va_end(ap);
 }
 
-static const char *short_hex(const uint8_t *pk, char out[17])
-{
-	util_hex_encode(pk, 8, out);
-	return out;
-}
-
 /* ---- the record cache ------------------------------------------------ */
 
 static uint32_t hash_str(const char *s)
@@ -484,7 +478,7 @@ static int fork_evidence(struct ingest *in, uint32_t idx, const struct item *it)
 	r->origins[idx].flags |= ORIGIN_FORKED;
 	in->rep->forked++;
 	note(in->rep, "fork: origin %s… has two different entries at seq %llu",
-	     short_hex(it->origin, hx), (unsigned long long)it->seq);
+	     util_short_hex(it->origin, hx), (unsigned long long)it->seq);
 	return origin_save(r, in->txn, idx);
 }
 
@@ -526,7 +520,7 @@ static int ingest_origin(struct ingest *in, struct item *it, size_t n)
 	if (o->flags & ORIGIN_FORKED) {
 		rep->held += n;
 		note(rep, "origin %s… has forked: %zu entries held",
-		     short_hex(it[0].origin, hx), n);
+		     util_short_hex(it[0].origin, hx), n);
 		return CN_OK;
 	}
 	/* Entries at or below the head: duplicates, or evidence of a fork. */
@@ -563,7 +557,7 @@ static int ingest_origin(struct ingest *in, struct item *it, size_t n)
 	if (it[i].seq != o->head + 1) {
 		rep->gap += n - i;
 		note(rep, "gap: origin %s… holds up to seq %llu, the entries start at %llu",
-		     short_hex(it[0].origin, hx), (unsigned long long)o->head,
+		     util_short_hex(it[0].origin, hx), (unsigned long long)o->head,
 		     (unsigned long long)it[i].seq);
 		/* Our own log seen further on elsewhere (a restored copy): only
 		 * a signed entry can say so, or anyone could silence us. */
@@ -580,7 +574,7 @@ static int ingest_origin(struct ingest *in, struct item *it, size_t n)
 			return fork_evidence(in, idx, &it[i]);
 		rep->unverified += n - i;
 		note(rep, "origin %s…: entries after seq %llu do not chain to the held log",
-		     short_hex(it[0].origin, hx), (unsigned long long)o->head);
+		     util_short_hex(it[0].origin, hx), (unsigned long long)o->head);
 		return CN_OK;
 	}
 	/* The contiguous chained run, then its last verified signature. */
@@ -599,7 +593,7 @@ static int ingest_origin(struct ingest *in, struct item *it, size_t n)
 	if (last_ok < run || run < n) {
 		rep->unverified += n - last_ok;
 		note(rep, "origin %s…: %zu entries from seq %llu are not covered by a valid signature",
-		     short_hex(it[0].origin, hx), n - last_ok,
+		     util_short_hex(it[0].origin, hx), n - last_ok,
 		     (unsigned long long)it[last_ok].seq);
 	}
 	for (size_t j = i; j < last_ok; j++) {
@@ -618,7 +612,7 @@ static int ingest_origin(struct ingest *in, struct item *it, size_t n)
 			rep->badsig++;
 			note(rep, "origin %s… seq %llu carried a signature that does not "
 			     "verify; kept unsigned, vouched for by a later signature",
-			     short_hex(it[0].origin, hx), (unsigned long long)it[j].seq);
+			     util_short_hex(it[0].origin, hx), (unsigned long long)it[j].seq);
 		}
 		store_be32(k, idx);
 		store_be64(k + 4, it[j].seq);

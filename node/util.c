@@ -46,6 +46,32 @@ int util_hex_decode(const char *hex, uint8_t *out, size_t n)
 	return CN_OK;
 }
 
+const char *util_short_hex(const uint8_t id[static 32], char out[static 17])
+{
+	util_hex_encode(id, 8, out);
+	return out;
+}
+
+void *util_grow(void *p, size_t *cap, size_t need, size_t size)
+{
+	size_t c = *cap ? *cap : 16;
+	void *np;
+
+	if (need <= *cap)
+		return p;
+	while (c < need) {
+		if (c > SIZE_MAX / 2)
+			return NULL;
+		c *= 2;
+	}
+	if (c > SIZE_MAX / size)
+		return NULL;
+	np = realloc(p, c * size);
+	if (np != NULL)
+		*cap = c;
+	return np;
+}
+
 uint64_t util_now_ms(void)
 {
 	const char *fixed = getenv("CARDNODE_NOW_MS");

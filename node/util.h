@@ -13,6 +13,15 @@ void util_hex_encode(const uint8_t *in, size_t n, char *out);
 /* Exactly 2n hex digits (either case) into n bytes: 0 or CN_ERR_INVAL. */
 int util_hex_decode(const char *hex, uint8_t *out, size_t n);
 
+/* The first 8 bytes of a node id as 16 hex digits, for messages; returns
+ * out. */
+const char *util_short_hex(const uint8_t id[static 32], char out[static 17]);
+
+/* Grow an array `p` of *cap elements of `size` bytes to hold at least `need`
+ * (capacity doubles, from 16): the new pointer, *cap updated; or NULL when
+ * out of memory or on overflow, with p and *cap untouched. */
+void *util_grow(void *p, size_t *cap, size_t need, size_t size);
+
 /* Wall clock in ms since the epoch (CLOCK_REALTIME); the environment
  * variable CARDNODE_NOW_MS, if set, overrides it (tests and demos). */
 uint64_t util_now_ms(void);

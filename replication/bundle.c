@@ -65,12 +65,6 @@ report_problem(struct bundle_report *rep, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* First 8 bytes of a node id as hex, for messages. */
-static void short_hex(const uint8_t id[static CN_KEY_LEN], char out[17])
-{
-	util_hex_encode(id, 8, out);
-}
-
 static bool ingest_trouble(const struct ingest_report *ir)
 {
 	return ir->unverified || ir->gap || ir->malformed || ir->forked ||
@@ -146,32 +140,10 @@ static void batch_free(struct batch *b)
 	memset(b, 0, sizeof *b);
 }
 
-/* `p` (*cap elements of `size`) grown to hold at least `need` ≥ 1: the
- * new pointer, or NULL (p untouched) when out of memory. */
-static void *grow(void *p, size_t *cap, size_t need, size_t size)
-{
-	size_t c = *cap ? *cap : 64;
-	void *np;
-
-	if (need <= *cap)
-		return p;
-	while (c < need) {
-		if (c > SIZE_MAX / 2)
-			return NULL;
-		c *= 2;
-	}
-	if (c > SIZE_MAX / size)
-		return NULL;
-	np = realloc(p, c * size);
-	if (np != NULL)
-		*cap = c;
-	return np;
-}
-
 static int batch_begin(struct batch *b, uint64_t chunk_no,
 		       const uint8_t origin[static CN_KEY_LEN], uint64_t first)
 {
-	struct batch_desc *d = grow(b->d, &b->dcap, b->nd + 1, sizeof *b->d);
+	struct batch_desc *d = util_grow(b->d, &b->dcap, b->nd + 1, sizeof *b->d);
 
 	if (d == NULL)
 		return CN_ERR_NOMEM;
@@ -187,13 +159,13 @@ static int batch_begin(struct batch *b, uint64_t chunk_no,
 /* Copy one wire entry into the batch, in the chunk begun last. */
 static int batch_add(struct batch *b, const uint8_t *wire, size_t len, bool sig)
 {
-	uint8_t *arena = grow(b->arena, &b->acap, b->alen + len, 1);
+	uint8_t *arena = util_grow(b->arena, &b->acap, b->alen + len, 1);
 	struct batch_ent *e;
 
 	if (arena == NULL)
 		return CN_ERR_NOMEM;
 	b->arena = arena;
-	e = grow(b->e, &b->ecap, b->n + 1, sizeof *b->e);
+	e = util_grow(b->e, &b->ecap, b->n + 1, sizeof *b->e);
 	if (e == NULL)
 		return CN_ERR_NOMEM;
 	b->e = e;
@@ -247,7 +219,7 @@ static void batch_explain(struct batch *b, const struct ingest_report *ir,
 		else
 			snprintf(what, sizeof what, "%s",
 				 why[0] ? why : "they were not stored");
-		short_hex(d->origin, hex);
+		util_short_hex(d->origin, hex);
 		if (d->chunk_no != 0)
 			report_problem(rep,
 				       "chunk %" PRIu64 " (origin %s…, seq %" PRIu64 "–%" PRIu64 "): %s; %" PRIu64 " entries not applied",
@@ -311,13 +283,13 @@ static int batch_flush(struct batch *b, bool all)
 	if (nsub == 0)
 		return 0;
 	{
-		const uint8_t **ptrs = grow(b->ptrs, &b->pcap, nsub, sizeof *ptrs);
+		const uint8_t **ptrs = util_grow(b->ptrs, &b->pcap, nsub, sizeof *ptrs);
 		size_t *lens;
 
 		if (ptrs == NULL)
 			return CN_ERR_NOMEM;
 		b->ptrs = ptrs;
-		lens = grow(b->lens, &b->lcap, nsub, sizeof *lens);
+		lens = util_grow(b->lens, &b->lcap, nsub, sizeof *lens);
 		if (lens == NULL)
 			return CN_ERR_NOMEM;
 		b->lens = lens;
@@ -1032,7 +1004,7 @@ static int import_chunk(struct importer *im, struct cbor_rd *c, bool partial)
 			       chunk_no, im->items + 1, c->why ? c->why : "malformed");
 		return CN_ERR_MALFORMED;
 	}
-	short_hex(origin, hex);
+	util_short_hex(origin, hex);
 	if (n == 0 || first == 0 || first > UINT64_MAX - n) {
 		if (partial)
 			return 0;
@@ -1437,7 +1409,7 @@ static int merge_entry(void *ctx, uint64_t seq, const uint8_t *wire, size_t len)
 	char hex[17];
 	int rc;
 
-	short_hex(m->origin, hex);
+	util_short_hex(m->origin, hex);
 	if (seq != m->next) {
 		report_problem(m->rep,
 			       "origin %s…: the other replica's log skips from seq %" PRIu64 " to %" PRIu64,
@@ -1541,7 +1513,7 @@ int bundle_merge_dir(struct replica *r, const char *dir, struct bundle_report *r
 		if (rc == 0 && m.next != it->seq + 1) {
 			char hex[17];
 
-			short_hex(it->origin, hex);
+			util_short_hex(it->origin, hex);
 			report_problem(rep,
 				       "origin %s…: the other replica's log ends at seq %" PRIu64 ", its version vector says %" PRIu64,
 				       hex, m.next - 1, it->seq);

@@ -111,34 +111,6 @@ struct sync_session {
 
 /* ---- small helpers --------------------------------------------------------- */
 
-/* `p` (*cap elements of `size`) grown to hold at least `need`: the new
- * pointer, or NULL (p untouched) when out of memory. */
-static void *grow(void *p, size_t *cap, size_t need, size_t size)
-{
-	size_t c = *cap ? *cap : 16;
-	void *np;
-
-	if (need <= *cap)
-		return p;
-	while (c < need) {
-		if (c > SIZE_MAX / 2)
-			return NULL;
-		c *= 2;
-	}
-	if (c > SIZE_MAX / size)
-		return NULL;
-	np = realloc(p, c * size);
-	if (np != NULL)
-		*cap = c;
-	return np;
-}
-
-static const char *short_hex(const uint8_t id[static CN_KEY_LEN], char out[17])
-{
-	util_hex_encode(id, 8, out);
-	return out;
-}
-
 static const char *type_name(uint64_t t)
 {
 	switch (t) {
@@ -212,7 +184,7 @@ static bool dset_has(const struct dset *d, const uint8_t k[static CN_KEY_LEN])
 
 static int dset_add(struct dset *d, const uint8_t k[static CN_KEY_LEN])
 {
-	uint8_t (*nd)[CN_KEY_LEN] = grow(d->d, &d->cap, d->n + 1, CN_KEY_LEN);
+	uint8_t (*nd)[CN_KEY_LEN] = util_grow(d->d, &d->cap, d->n + 1, CN_KEY_LEN);
 
 	if (nd == NULL)
 		return CN_ERR_NOMEM;
@@ -241,7 +213,7 @@ static void dset_free(struct dset *d)
 
 static int blobq_add(struct blobq *q, const uint8_t *p, size_t len)
 {
-	struct blob *nb = grow(q->b, &q->cap, q->n + 1, sizeof *q->b);
+	struct blob *nb = util_grow(q->b, &q->cap, q->n + 1, sizeof *q->b);
 	uint8_t *c;
 
 	if (nb == NULL)
@@ -656,11 +628,11 @@ static int make_chunk(struct sync_session *s, const uint8_t origin_in[static CN_
 	rc = replica_log_walk(s->r, origin, from, to, chunk_cb, &c);
 	if (rc != 0 && rc != WALK_STOP)
 		return fail(s, rc, "reading the log of origin %s… from seq %" PRIu64 " failed: %s",
-			    short_hex(origin, hex), from, cn_strerror(rc));
+			    util_short_hex(origin, hex), from, cn_strerror(rc));
 	if (c.n == 0)
 		return fail(s, CN_ERR_STORE,
 			    "the log of origin %s… lacks seq %" PRIu64 " (head %" PRIu64 ")",
-			    short_hex(origin, hex), from, to);
+			    util_short_hex(origin, hex), from, to);
 	/* End at the last signature that fits; cut unsigned only when none
 	 * does, and then go on with this origin next. */
 	if (c.sig_n > 0 && c.sig_n < c.n) {
@@ -982,17 +954,17 @@ static void report_add(struct ingest_report *t, const struct ingest_report *ir)
 
 static int tail_append(struct sync_session *s, const uint8_t *p, size_t len)
 {
-	uint8_t *b = grow(s->tail_buf, &s->tail_bcap, s->tail_len + len, 1);
+	uint8_t *b = util_grow(s->tail_buf, &s->tail_bcap, s->tail_len + len, 1);
 	size_t *o, *l;
 
 	if (b == NULL)
 		return CN_ERR_NOMEM;
 	s->tail_buf = b;
-	o = grow(s->tail_off, &s->tail_ecap, s->tail_n + 1, sizeof *o);
+	o = util_grow(s->tail_off, &s->tail_ecap, s->tail_n + 1, sizeof *o);
 	if (o == NULL)
 		return CN_ERR_NOMEM;
 	s->tail_off = o;
-	l = grow(s->tail_lens, &s->tail_lcap, s->tail_n + 1, sizeof *l);
+	l = util_grow(s->tail_lens, &s->tail_lcap, s->tail_n + 1, sizeof *l);
 	if (l == NULL)
 		return CN_ERR_NOMEM;
 	s->tail_lens = l;
@@ -1020,7 +992,7 @@ static int recv_entries(struct sync_session *s, struct cbor_rd *c)
 	    (rc = cbr_uint(c, &first)) != 0 ||
 	    (rc = cbr_array(c, &n, SYNC_ENTRIES_MAX)) != 0)
 		return bad(s, rc, c, "ENTRIES");
-	short_hex(origin, hex);
+	util_short_hex(origin, hex);
 	if (first == 0)
 		return fail(s, CN_ERR_MALFORMED, "ENTRIES of origin %s… start at seq 0", hex);
 	if (n == 0)
@@ -1029,7 +1001,7 @@ static int recv_entries(struct sync_session *s, struct cbor_rd *c)
 		return fail(s, CN_ERR_MALFORMED, "ENTRIES of origin %s…: seq out of range", hex);
 	last = first + n - 1;
 	{
-		const uint8_t **mp = grow(s->mptr, &s->mcap, n, sizeof *mp);
+		const uint8_t **mp = util_grow(s->mptr, &s->mcap, n, sizeof *mp);
 		size_t cap = s->mcap, *ml;
 
 		if (mp == NULL)
@@ -1103,13 +1075,13 @@ static int recv_entries(struct sync_session *s, struct cbor_rd *c)
 	s->st.entries_received += n;
 	if (nsig > 0) {
 		size_t need = s->tail_n + nsig;
-		const uint8_t **pp = grow(s->ptrs, &s->pcap, need, sizeof *pp);
+		const uint8_t **pp = util_grow(s->ptrs, &s->pcap, need, sizeof *pp);
 		size_t *ll;
 
 		if (pp == NULL)
 			return fail(s, CN_ERR_NOMEM, "out of memory");
 		s->ptrs = pp;
-		ll = grow(s->lens, &s->lcap, need, sizeof *ll);
+		ll = util_grow(s->lens, &s->lcap, need, sizeof *ll);
 		if (ll == NULL)
 			return fail(s, CN_ERR_NOMEM, "out of memory");
 		s->lens = ll;
