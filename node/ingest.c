@@ -847,6 +847,21 @@ static int ingest_fn(struct replica *r, MDB_txn *txn, void *arg)
 	return ingest_txn(r, txn, a->ents, a->lens, a->n, a->rep, NULL);
 }
 
+void replica_report_add(struct ingest_report *t, const struct ingest_report *ir)
+{
+	t->applied += ir->applied;
+	t->refused += ir->refused;
+	t->duplicate += ir->duplicate;
+	t->unverified += ir->unverified;
+	t->gap += ir->gap;
+	t->malformed += ir->malformed;
+	t->forked += ir->forked;
+	t->held += ir->held;
+	t->badsig += ir->badsig;
+	if (t->problem[0] == '\0' && ir->problem[0] != '\0')
+		snprintf(t->problem, sizeof t->problem, "%s", ir->problem);
+}
+
 int replica_ingest(struct replica *r, const uint8_t *const *ents,
 		   const size_t *lens, size_t n, struct ingest_report *rep)
 {

@@ -100,6 +100,9 @@ struct ingest_report {
 int replica_bulk_begin(struct replica *r, bool *on);
 int replica_bulk_end(struct replica *r, struct ingest_report *rep);
 
+/* Add the counts of `r` to `sum`; sum keeps its first non-empty problem. */
+void replica_report_add(struct ingest_report *sum, const struct ingest_report *r);
+
 /* Author entries as this node: each element of `ops` gives op, key, actor
  * and body; origin, seq, prev and hlc are filled in here.  All of them are
  * checked against the current state first; if any would be refused nothing

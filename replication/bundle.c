@@ -240,19 +240,7 @@ static void batch_explain(struct batch *b, const struct ingest_report *ir,
 
 static void report_add(struct bundle_report *rep, const struct ingest_report *ir)
 {
-	struct ingest_report *t = &rep->ingest;
-
-	t->applied += ir->applied;
-	t->refused += ir->refused;
-	t->duplicate += ir->duplicate;
-	t->unverified += ir->unverified;
-	t->gap += ir->gap;
-	t->malformed += ir->malformed;
-	t->forked += ir->forked;
-	t->held += ir->held;
-	t->badsig += ir->badsig;
-	if (t->problem[0] == '\0' && ir->problem[0] != '\0')
-		snprintf(t->problem, sizeof t->problem, "%s", ir->problem);
+	replica_report_add(&rep->ingest, ir);
 }
 
 /* Hand the batch to replica_ingest.  Unless `all`, the trailing unsigned

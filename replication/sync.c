@@ -937,21 +937,6 @@ static int recv_certs(struct sync_session *s, struct cbor_rd *c)
 	return 0;
 }
 
-static void report_add(struct ingest_report *t, const struct ingest_report *ir)
-{
-	t->applied += ir->applied;
-	t->refused += ir->refused;
-	t->duplicate += ir->duplicate;
-	t->unverified += ir->unverified;
-	t->gap += ir->gap;
-	t->malformed += ir->malformed;
-	t->forked += ir->forked;
-	t->held += ir->held;
-	t->badsig += ir->badsig;
-	if (t->problem[0] == '\0' && ir->problem[0] != '\0')
-		snprintf(t->problem, sizeof t->problem, "%s", ir->problem);
-}
-
 static int tail_append(struct sync_session *s, const uint8_t *p, size_t len)
 {
 	uint8_t *b = util_grow(s->tail_buf, &s->tail_bcap, s->tail_len + len, 1);
@@ -1099,7 +1084,7 @@ static int recv_entries(struct sync_session *s, struct cbor_rd *c)
 			return fail(s, rc, "storing entries of origin %s… failed: %s%s%s",
 				    hex, cn_strerror(rc), ir.problem[0] ? ": " : "",
 				    ir.problem);
-		report_add(&s->st.ingest, &ir);
+		replica_report_add(&s->st.ingest, &ir);
 		s->st.commits++;
 		tail_clear(s);
 		if ((rc = vv_set(&s->have, origin, 0)) != 0)
