@@ -40,7 +40,8 @@ static const struct {
 	{ "verify", cmd_verify_main, "re-verify every signature and the state" },
 	{ "digest", cmd_digest_main, "the state digest and counts" },
 	{ "hotlist", cmd_hotlist_main, "the blacklist for readers and transit" },
-	{ "status", cmd_status_main, "version vector, forks, refused entries" },
+	{ "status", cmd_status_main, "peers, watermark age, version vector, forks, refused" },
+	{ "sync", cmd_sync_main, "one sync with a peer node, without the daemon" },
 };
 
 static void usage(FILE *f)
@@ -71,6 +72,9 @@ static void usage(FILE *f)
 		"                    the default chain is --actor, else "
 		"$CARDNODE_ACTOR,\n"
 		"                    else $USER, else \"cardctl\"\n"
+		"  CARDNODE_LOG      sync: log level on stderr (error, warn, "
+		"info, debug;\n"
+		"                    default warn)\n"
 		"  CARDNODE_NOW_MS   tests only: a fixed clock (ms since the "
 		"epoch)\n"
 		"  CARDNODE_MAP_SIZE tests only: the initial LMDB map size in "

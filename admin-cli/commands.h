@@ -31,5 +31,6 @@ int cmd_verify_main(int argc, char **argv);
 int cmd_digest_main(int argc, char **argv);
 int cmd_hotlist_main(int argc, char **argv);
 int cmd_status_main(int argc, char **argv);
+int cmd_sync_main(int argc, char **argv);
 
 #endif

@@ -60,6 +60,7 @@ struct ingest {
 	size_t ndirty;
 	uint64_t hlc_seen;
 	uint64_t own_seen;
+	uint64_t watermark;     /* newest applied city.watermark time */
 	uint64_t applied_before;
 };
 
@@ -227,6 +228,9 @@ static int apply_one(struct ingest *in, uint32_t idx, const struct entry *e)
 			in->rep->applied++;
 		else
 			in->rep->refused++;
+		if (why == FR_APPLIED && e->op == OP_CITY_WATERMARK &&
+		    e->body.time > in->watermark)
+			in->watermark = e->body.time;
 		return verdict(in, idx, e->seq, "", why, true);
 	}
 	if ((ret = cache_get(in, e->key, &rec)) != CN_OK)
@@ -773,6 +777,8 @@ static int ingest_txn(struct replica *r, MDB_txn *txn, const uint8_t *const *ent
 		if (in.own_seen > own_seen)
 			ret = meta_put_u64(r, txn, META_OWN_SEEN, in.own_seen);
 	}
+	if (ret == CN_OK && in.watermark)
+		ret = watermark_raise(r, txn, in.watermark);
 out:
 	if (in.dirty != NULL) {
 		for (size_t i = 0; i < in.ndirty; i++) {
@@ -811,6 +817,8 @@ static int with_write_txn(struct replica *r,
 		if ((ret = store_begin(&r->st, true, &txn)) != CN_OK)
 			return ret;
 		ret = origins_load(r, txn);
+		if (ret == CN_OK)
+			ret = authority_refresh(r, txn);
 		if (ret == CN_OK)
 			ret = fn(r, txn, arg);
 		if (ret == CN_OK)
@@ -1444,6 +1452,8 @@ static int rebuild_scan(struct replica *r, MDB_txn *txn, const uint32_t *rank,
 				r->fenv.authorize(r->fenv.ctx, &e, NULL) : FR_APPLIED;
 			if (why == FR_APPLIED) {
 				rep->applied++;
+				if (e.op == OP_CITY_WATERMARK)
+					ret = watermark_raise(r, txn, e.body.time);
 			} else {
 				rep->refused++;
 				ret = refused_add(ref, idx, e.seq, "", why);

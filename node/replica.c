@@ -12,6 +12,7 @@
 #include <sodium.h>
 
 #include "bytes.h"
+#include "cbor_rw.h"
 #include "hlc.h"
 #include "replica_int.h"
 #include "util.h"
@@ -377,6 +378,7 @@ int authority_reload(struct replica *r, MDB_txn *txn)
 {
 	struct authority *a;
 	MDB_txn *own = NULL;
+	size_t counts[2] = {0, 0};
 	int ret = authority_new(r->info.root_pub, &a);
 
 	if (ret != CN_OK)
@@ -401,6 +403,7 @@ int authority_reload(struct replica *r, MDB_txn *txn)
 			const char *why;
 			struct cert c;
 			struct revocation rv;
+			counts[pass]++;
 			if (pass == 0 &&
 			    authority_cert_open(v.mv_data, v.mv_size, r->info.root_pub, &c, &why) == CN_OK)
 				authority_add_cert(a, &c);
@@ -418,6 +421,8 @@ int authority_reload(struct replica *r, MDB_txn *txn)
 	}
 	authority_free(r->auth);
 	r->auth = a;
+	r->auth_ncerts = counts[0];
+	r->auth_nrevs = counts[1];
 	r->fenv.authorize = authority_authorize;
 	r->fenv.ctx = a;
 	{
@@ -428,6 +433,19 @@ int authority_reload(struct replica *r, MDB_txn *txn)
 				   authority_revoked_after(a, r->info.node) == UINT64_MAX;
 	}
 	return CN_OK;
+}
+
+int authority_refresh(struct replica *r, MDB_txn *txn)
+{
+	MDB_stat c, v;
+	int rc;
+
+	if ((rc = mdb_stat(txn, r->st.dbi[DB_CERTS], &c)) != 0 ||
+	    (rc = mdb_stat(txn, r->st.dbi[DB_REVS], &v)) != 0)
+		return store_error(&r->st, rc, "stat");
+	if (c.ms_entries == r->auth_ncerts && v.ms_entries == r->auth_nrevs)
+		return CN_OK;
+	return authority_reload(r, txn);
 }
 
 static int read_hex_file(const char *dir, const char *name, uint8_t *out,
@@ -717,6 +735,109 @@ static void rd_end(struct replica *r)
 {
 	if (r->rtxn != NULL)
 		mdb_txn_reset(r->rtxn);
+}
+
+/* ---- changes by any process -------------------------------------------- */
+
+bool replica_changed(struct replica *r)
+{
+	MDB_envinfo info;
+	MDB_txn *txn;
+
+	mdb_env_info(r->st.env, &info);
+	if (r->seen_txnid != 0 && info.me_last_txnid == r->seen_txnid)
+		return false;
+	r->seen_txnid = info.me_last_txnid;
+	/* Another process may have installed certificates or revocations. */
+	if (rd_begin(r, &txn) == CN_OK) {
+		(void)authority_refresh(r, txn);
+		rd_end(r);
+	}
+	return true;
+}
+
+/* ---- city watermark ----------------------------------------------------- */
+
+int watermark_raise(struct replica *r, MDB_txn *txn, uint64_t time_ms)
+{
+	uint64_t cur = 0;
+
+	meta_get_u64(r, txn, META_WATERMARK, &cur);
+	return time_ms > cur ? meta_put_u64(r, txn, META_WATERMARK, time_ms) : CN_OK;
+}
+
+int replica_watermark(struct replica *r, uint64_t *time_ms)
+{
+	MDB_txn *txn;
+	int ret = rd_begin(r, &txn);
+
+	*time_ms = 0;
+	if (ret != CN_OK)
+		return ret;
+	ret = meta_get_u64(r, txn, META_WATERMARK, time_ms);
+	rd_end(r);
+	return ret;
+}
+
+struct wm_vv {
+	struct cbor_wr *w;
+	size_t left;
+};
+
+static int wm_vv_cb(void *ctx, const uint8_t origin[CN_KEY_LEN], uint64_t seq)
+{
+	struct wm_vv *m = ctx;
+
+	if (m->left == 0)
+		return 1;
+	m->left--;
+	cbw_bstr(m->w, origin, CN_KEY_LEN);
+	cbw_uint(m->w, seq);
+	return 0;
+}
+
+static int count_cb(void *ctx, const uint8_t origin[CN_KEY_LEN], uint64_t seq)
+{
+	(void)origin;
+	(void)seq;
+	++*(size_t *)ctx;
+	return 0;
+}
+
+int replica_watermark_author(struct replica *r, uint64_t now_ms)
+{
+	struct cbor_wr w;
+	struct entry e;
+	struct wm_vv m = {&w, 0};
+	enum fold_reason why;
+	size_t n = 0, len, bad;
+	uint8_t *vv;
+	int ret = replica_vv(r, count_cb, &n);
+
+	if (ret != CN_OK)
+		return ret;
+	if (n > ENTRY_VV_MAX)
+		n = ENTRY_VV_MAX;
+	m.left = n;
+	cbw_init_grow(&w);
+	cbw_map(&w, n);
+	ret = replica_vv(r, wm_vv_cb, &m);
+	if (ret == 1)
+		ret = CN_OK;
+	vv = cbw_take(&w, &len);
+	if (ret == CN_OK && (vv == NULL || m.left != 0))
+		ret = vv == NULL ? CN_ERR_NOMEM : CN_ERR_INVAL; /* the log moved */
+	if (ret == CN_OK) {
+		memset(&e, 0, sizeof e);
+		e.op = OP_CITY_WATERMARK;
+		e.body.has = BF(BK_VV) | BF(BK_TIME);
+		e.body.vv = vv;
+		e.body.vv_len = len;
+		e.body.time = now_ms;
+		ret = replica_author(r, &e, 1, &bad, &why);
+	}
+	free(vv);
+	return ret;
 }
 
 /* ---- queries ----------------------------------------------------------- */

@@ -132,7 +132,24 @@ int replica_cert_install(struct replica *r, const uint8_t *buf, size_t len,
 int replica_revocation_install(struct replica *r, const uint8_t *buf,
 			       size_t len, const char **why);
 
+/* Author a city.watermark entry (DESIGN §7, op 21): "this node held this
+ * version vector at now_ms".  The vector is the replica's, cut to its
+ * first ENTRY_VV_MAX origins in origin order when it has more.  Errors as
+ * replica_author() (CN_ERR_REFUSED unless this node is certified as city). */
+int replica_watermark_author(struct replica *r, uint64_t now_ms);
+
 /* ---- reading --------------------------------------------------------- */
+
+/* Has any process committed a write to this data dir since the last call
+ * (true on the first call)?  Cheap: it reads LMDB's shared lock table, so
+ * a daemon may call it every few tens of milliseconds to notice what
+ * `cardctl` wrote.  When true, certificates and revocations another process
+ * installed are loaded too. */
+bool replica_changed(struct replica *r);
+
+/* Time (ms since the epoch) of the newest city.watermark applied here, 0
+ * when none has been (returns CN_ERR_NOTFOUND then). */
+int replica_watermark(struct replica *r, uint64_t *time_ms);
 
 /* The version vector: calls cb for every origin with the highest
  * contiguous seq held, in origin order.  A non-zero return from cb stops

@@ -31,6 +31,8 @@ struct origin_rec {
 #define META_HLC "hlc"             /* u64 BE: highest hlc authored/adopted */
 #define META_OWN_SEEN "own_seen"   /* u64 BE: highest own seq seen anywhere */
 #define META_FORMAT "format"
+#define META_WATERMARK "watermark" /* u64 BE: time of the newest applied
+				    * city.watermark, ms since the epoch */
 #define META_REBUILD "rebuild"     /* present: the materialized tables (student,
                                    * card, uid, hot, refused) lag the log and
                                    * are rebuilt from it (bulk import) */
@@ -57,6 +59,8 @@ struct replica {
 	/* origins as of the current transaction, index = origin idx */
 	struct origin_rec *origins;
 	uint32_t norigins, caporigins;
+	size_t auth_ncerts, auth_nrevs; /* records `auth` was loaded from */
+	uint64_t seen_txnid;      /* replica_changed(): last txn id seen */
 	bool bulk;                /* bulk import: ingest stores the log only */
 	/* Bulk import: ingest_txn()'s item and decoded-entry arrays, kept
 	 * from one batch to the next (a batch's decoded entries take about
@@ -132,6 +136,8 @@ int history_load(struct replica *r, MDB_txn *txn, const struct srec *rec,
 /* Meta helpers. */
 int meta_get_u64(struct replica *r, MDB_txn *txn, const char *key, uint64_t *v);
 int meta_put_u64(struct replica *r, MDB_txn *txn, const char *key, uint64_t v);
+/* Raise META_WATERMARK to time_ms if it is newer. */
+int watermark_raise(struct replica *r, MDB_txn *txn, uint64_t time_ms);
 int meta_get_str(struct replica *r, MDB_txn *txn, const char *key, char *out,
 		 size_t cap);
 int meta_put_str(struct replica *r, MDB_txn *txn, const char *key,
@@ -151,5 +157,9 @@ bool replica_rebuild_pending(struct replica *r, MDB_txn *txn);
 
 /* Reload certificates and revocations from the store into r->auth. */
 int authority_reload(struct replica *r, MDB_txn *txn);
+/* Reload the authority if the certificate or revocation tables hold another
+ * number of records than it was loaded from (another process installed
+ * some: records are never removed). */
+int authority_refresh(struct replica *r, MDB_txn *txn);
 
 #endif

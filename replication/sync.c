@@ -1221,6 +1221,27 @@ bool sync_caught_up(const struct sync_session *s)
 	return true;
 }
 
+void sync_lag(const struct sync_session *s, uint64_t *peer_lacks,
+	      uint64_t *we_lack)
+{
+	uint64_t a = 0, b = 0;
+
+	if (s != NULL && s->hello_recv) {
+		for (size_t i = 0; i < s->local.n; i++) {
+			uint64_t p = vv_get(&s->peer, s->local.v[i].origin);
+			if (s->local.v[i].seq > p)
+				a += s->local.v[i].seq - p;
+		}
+		for (size_t i = 0; i < s->peer.n; i++) {
+			uint64_t l = vv_get(&s->local, s->peer.v[i].origin);
+			if (s->peer.v[i].seq > l)
+				b += s->peer.v[i].seq - l;
+		}
+	}
+	*peer_lacks = a;
+	*we_lack = b;
+}
+
 void sync_stats(const struct sync_session *s, struct sync_stats *out)
 {
 	if (out == NULL)

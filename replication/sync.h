@@ -194,6 +194,14 @@ int sync_ping(struct sync_session *s, uint64_t nonce);
  * signature, no local change not yet looked at.  False after an error. */
 bool sync_caught_up(const struct sync_session *s);
 
+/* How far apart the two replicas are, as far as this session knows:
+ * *peer_lacks = Σ over origins of (our head − what the peer holds) where
+ * positive, *we_lack = the same the other way, from the peer's HELLO and
+ * HAVEs and the entries it sent.  Our heads are as of the last look at the
+ * replica (sync_next after sync_local_changed).  Both 0 before the HELLO. */
+void sync_lag(const struct sync_session *s, uint64_t *peer_lacks,
+	      uint64_t *we_lack);
+
 /* Counters and the peer's identity so far (out is overwritten). */
 void sync_stats(const struct sync_session *s, struct sync_stats *out);
 /* Why the session ended: a sentence, "" while it is fine.  Valid until

@@ -1,0 +1,665 @@
+/*
+ * worker.c — the replica thread; see worker.h.
+ *
+ * Jobs go in through one mutex-protected FIFO and a condition variable;
+ * events come out through another FIFO and a uv_async handle.  The thread
+ * takes all queued jobs at once, handles them in order, then looks at the
+ * replica (has anyone written?), then lets every session that may have
+ * something to send make messages while its written-but-unacknowledged
+ * bytes stay under the bound.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "util.h"
+#include "worker.h"
+
+enum job_type {
+	JOB_OPEN = 1,
+	JOB_DELIVER,
+	JOB_WRITTEN,
+	JOB_PING,
+	JOB_CLOSE,
+};
+
+struct job {
+	enum job_type type;
+	uint64_t conn;
+	uint8_t *msg;
+	size_t len;
+	uint64_t nonce;
+	uint8_t peer[CN_KEY_LEN];
+	char label[96];
+	bool oneshot;
+	struct job *next;
+};
+
+struct session {
+	uint64_t conn;
+	struct sync_session *s;
+	uint8_t peer[CN_KEY_LEN];
+	char label[96];
+	bool oneshot, done, failed;
+	bool pump;              /* may have something to send */
+	size_t outstanding;     /* bytes handed out, not yet written */
+	size_t consumed;        /* bytes of delivered messages handled, unreported */
+	uint64_t last_msg_ms;
+	uint64_t applied_logged;
+	struct worker_peer snap; /* under worker.smu */
+};
+
+struct worker {
+	uv_loop_t *loop;
+	uv_async_t async;
+	uv_thread_t thread;
+	struct replica *r;
+	struct worker_config cfg;
+	worker_cb cb;
+	void *ctx;
+	bool is_city;
+	uint8_t self[CN_KEY_LEN];
+
+	uv_mutex_t mu;          /* jobs, events, stop */
+	uv_cond_t cond;
+	struct job *jobs, *jobs_tail;
+	struct worker_event *events, *events_tail;
+	bool stop;
+	bool running;           /* the thread was started */
+
+	uv_mutex_t smu;         /* sessions[].snap, and the array itself */
+	struct session **sessions;
+	size_t nsessions, capsessions;
+
+	/* thread-only */
+	uint64_t next_watermark_ms, next_snap_ms;
+	size_t ncerts, nrevs;
+};
+
+/* ---- events ---------------------------------------------------------------- */
+
+static struct worker_event *event_new(enum worker_event_type t, uint64_t conn)
+{
+	struct worker_event *ev = calloc(1, sizeof *ev);
+
+	if (ev != NULL) {
+		ev->type = t;
+		ev->conn = conn;
+	}
+	return ev;
+}
+
+static void event_free(struct worker_event *ev)
+{
+	free(ev->msg);
+	if (ev->auth != NULL)
+		authority_free(ev->auth);
+	free(ev);
+}
+
+static void post(struct worker *w, struct worker_event *ev)
+{
+	uv_mutex_lock(&w->mu);
+	if (w->events_tail != NULL)
+		w->events_tail->next = ev;
+	else
+		w->events = ev;
+	w->events_tail = ev;
+	uv_mutex_unlock(&w->mu);
+	uv_async_send(&w->async);
+}
+
+static void on_async(uv_async_t *h)
+{
+	struct worker *w = h->data;
+	struct worker_event *ev, *next;
+
+	uv_mutex_lock(&w->mu);
+	ev = w->events;
+	w->events = w->events_tail = NULL;
+	uv_mutex_unlock(&w->mu);
+	for (; ev != NULL; ev = next) {
+		next = ev->next;
+		if (w->cb != NULL)
+			w->cb(w->ctx, ev);
+		event_free(ev);
+	}
+}
+
+/* ---- sessions (thread side) ------------------------------------------------- */
+
+static void peer_state(const struct session *x, struct worker_peer *p);
+
+static struct session *find(struct worker *w, uint64_t conn)
+{
+	for (size_t i = 0; i < w->nsessions; i++)
+		if (w->sessions[i]->conn == conn)
+			return w->sessions[i];
+	return NULL;
+}
+
+static void session_fail(struct worker *w, struct session *x, const char *why)
+{
+	struct worker_event *ev;
+
+	if (x->failed)
+		return;
+	x->failed = true;
+	if ((ev = event_new(WORKER_CLOSE, x->conn)) != NULL) {
+		snprintf(ev->why, sizeof ev->why, "%s", why);
+		peer_state(x, &ev->peer);
+		post(w, ev);
+	}
+}
+
+static void session_remove(struct worker *w, struct session *x)
+{
+	uv_mutex_lock(&w->smu);
+	for (size_t i = 0; i < w->nsessions; i++)
+		if (w->sessions[i] == x) {
+			w->sessions[i] = w->sessions[--w->nsessions];
+			break;
+		}
+	uv_mutex_unlock(&w->smu);
+	sync_close(x->s);
+	free(x);
+}
+
+/* Add x to the session table; false when out of memory. */
+static bool session_add(struct worker *w, struct session *x)
+{
+	bool ok = true;
+
+	uv_mutex_lock(&w->smu);
+	if (w->nsessions == w->capsessions) {
+		struct session **g = util_grow(w->sessions, &w->capsessions,
+					       w->nsessions + 1, sizeof *g);
+		if (g != NULL)
+			w->sessions = g;
+		else
+			ok = false;
+	}
+	if (ok)
+		w->sessions[w->nsessions++] = x;
+	uv_mutex_unlock(&w->smu);
+	return ok;
+}
+
+static void job_open(struct worker *w, struct job *j)
+{
+	struct session *x = calloc(1, sizeof *x);
+	char why[160];
+	int rc;
+
+	if (x == NULL || !session_add(w, x)) {
+		struct worker_event *ev = event_new(WORKER_CLOSE, j->conn);
+		free(x);
+		if (ev != NULL) {
+			snprintf(ev->why, sizeof ev->why, "out of memory");
+			post(w, ev);
+		}
+		return;
+	}
+	x->conn = j->conn;
+	memcpy(x->peer, j->peer, CN_KEY_LEN);
+	memcpy(x->label, j->label, sizeof x->label);
+	x->oneshot = j->oneshot;
+	x->pump = true;
+	rc = sync_open(&x->s, w->r, &w->cfg.limits);
+	if (rc == CN_OK)
+		rc = sync_start(x->s);
+	if (rc != CN_OK) {
+		snprintf(why, sizeof why, "starting the sync session failed: %s",
+			 x->s ? sync_error(x->s) : cn_strerror(rc));
+		session_fail(w, x, why);
+	}
+}
+
+static void job_deliver(struct worker *w, struct session *x, struct job *j)
+{
+	struct sync_stats st;
+
+	x->consumed += j->len;
+	x->last_msg_ms = util_now_ms();
+	if (x->failed)
+		return;
+	if (sync_receive(x->s, j->msg, j->len) != CN_OK) {
+		session_fail(w, x, sync_error(x->s));
+		return;
+	}
+	x->pump = true;
+	sync_stats(x->s, &st);
+	if (st.hello_received && memcmp(st.peer_node, x->peer, CN_KEY_LEN) != 0) {
+		session_fail(w, x, "the peer's HELLO names another node than "
+				   "its certificate");
+		return;
+	}
+	if (st.ingest.applied + st.ingest.refused > x->applied_logged) {
+		log_info("%s: %" PRIu64 " entries in (%" PRIu64 " applied, %"
+			 PRIu64 " refused so far)", x->label,
+			 st.entries_received, st.ingest.applied,
+			 st.ingest.refused);
+		x->applied_logged = st.ingest.applied + st.ingest.refused;
+	}
+}
+
+static void handle(struct worker *w, struct job *j)
+{
+	struct session *x;
+
+	if (j->type == JOB_OPEN) {
+		job_open(w, j);
+		return;
+	}
+	if ((x = find(w, j->conn)) == NULL)
+		return;
+	switch (j->type) {
+	case JOB_DELIVER:
+		job_deliver(w, x, j);
+		break;
+	case JOB_WRITTEN:
+		x->outstanding -= j->len < x->outstanding ? j->len : x->outstanding;
+		x->pump = true;
+		break;
+	case JOB_PING:
+		if (!x->failed && sync_ping(x->s, j->nonce) == CN_OK)
+			x->pump = true;
+		break;
+	case JOB_CLOSE:
+		session_remove(w, x);
+		break;
+	case JOB_OPEN:
+		break;
+	}
+}
+
+/* Let a session make messages while it is under its bound. */
+static void pump(struct worker *w, struct session *x)
+{
+	uint64_t peer_lacks, we_lack;
+
+	if (x->failed || !x->pump)
+		return;
+	while (x->outstanding < w->cfg.out_bound) {
+		struct worker_event *ev;
+		uint8_t *msg;
+		size_t len;
+		if (sync_next(x->s, &msg, &len) != CN_OK) {
+			session_fail(w, x, sync_error(x->s));
+			return;
+		}
+		if (msg == NULL) {
+			x->pump = false;
+			break;
+		}
+		if ((ev = event_new(WORKER_SEND, x->conn)) == NULL) {
+			free(msg);
+			session_fail(w, x, "out of memory");
+			return;
+		}
+		ev->msg = msg;
+		ev->len = len;
+		x->outstanding += len;
+		post(w, ev);
+	}
+	if (x->oneshot && !x->done && sync_caught_up(x->s)) {
+		sync_lag(x->s, &peer_lacks, &we_lack);
+		struct worker_event *ev;
+		if (we_lack == 0 && (ev = event_new(WORKER_DONE, x->conn)) != NULL) {
+			x->done = true;
+			peer_state(x, &ev->peer);
+			post(w, ev);
+		}
+	}
+}
+
+static void report_consumed(struct worker *w, struct session *x)
+{
+	struct worker_event *ev;
+
+	if (x->consumed == 0)
+		return;
+	if ((ev = event_new(WORKER_CONSUMED, x->conn)) != NULL) {
+		ev->len = x->consumed;
+		x->consumed = 0;
+		post(w, ev);
+	}
+}
+
+static void peer_state(const struct session *x, struct worker_peer *p)
+{
+	struct sync_stats st;
+
+	sync_stats(x->s, &st);
+	sync_lag(x->s, &p->peer_lacks, &p->we_lack);
+	p->hello = st.hello_received;
+	p->entries_sent = st.entries_sent;
+	p->entries_received = st.entries_received;
+	p->applied = st.ingest.applied;
+	p->refused = st.ingest.refused;
+	p->last_msg_ms = x->last_msg_ms;
+}
+
+static void snapshot(struct worker *w)
+{
+	uv_mutex_lock(&w->smu);
+	for (size_t i = 0; i < w->nsessions; i++)
+		peer_state(w->sessions[i], &w->sessions[i]->snap);
+	uv_mutex_unlock(&w->smu);
+}
+
+/* ---- certificates for the loop's handshakes --------------------------------- */
+
+struct auth_walk {
+	struct authority *a;
+	const uint8_t *root;
+	size_t n;
+};
+
+static int rev_cb(void *ctx, const uint8_t *buf, size_t len)
+{
+	struct auth_walk *aw = ctx;
+	struct revocation rv;
+	const char *why;
+
+	aw->n++;
+	if (authority_revocation_open(buf, len, aw->root, &rv, &why) == CN_OK)
+		authority_add_revocation(aw->a, &rv);
+	return 0;
+}
+
+static int count_cb(void *ctx, const uint8_t *buf, size_t len)
+{
+	(void)buf;
+	(void)len;
+	++*(size_t *)ctx;
+	return 0;
+}
+
+/* Post WORKER_AUTH when the certificate or revocation tables changed (and
+ * on the first call). */
+static void auth_check(struct worker *w, bool force)
+{
+	struct replica_info info;
+	struct worker_event *ev;
+	struct auth_walk aw = {0};
+	size_t ncerts = 0;
+
+	if (replica_certs_walk(w->r, count_cb, &ncerts) != CN_OK)
+		return;
+	replica_info(w->r, &info);
+	aw.root = info.root_pub;
+	if (authority_new(info.root_pub, &aw.a) != CN_OK)
+		return;
+	if (replica_revocations_walk(w->r, rev_cb, &aw) != CN_OK ||
+	    (!force && ncerts == w->ncerts && aw.n == w->nrevs) ||
+	    (ev = event_new(WORKER_AUTH, 0)) == NULL) {
+		authority_free(aw.a);
+		return;
+	}
+	w->ncerts = ncerts;
+	w->nrevs = aw.n;
+	ev->auth = aw.a;
+	if (replica_own_cert(w->r, util_now_ms(), ev->cert, sizeof ev->cert,
+			     &ev->cert_len) != CN_OK)
+		ev->cert_len = 0;
+	w->is_city = info.has_cert && info.role == ROLE_CITY;
+	post(w, ev);
+}
+
+/* ---- the thread ------------------------------------------------------------- */
+
+static void watermark(struct worker *w, uint64_t now)
+{
+	int rc;
+
+	if (w->cfg.watermark_ms == 0 || now < w->next_watermark_ms)
+		return;
+	w->next_watermark_ms = now + w->cfg.watermark_ms;
+	if (!w->is_city)
+		return;
+	if ((rc = replica_watermark_author(w->r, now)) != CN_OK)
+		log_warn("writing the city watermark failed: %s", cn_strerror(rc));
+	else
+		log_debug("city watermark written");
+}
+
+static void run(void *arg)
+{
+	struct worker *w = arg;
+	uint64_t tick_ns = (uint64_t)w->cfg.tick_ms * 1000000u;
+
+	w->next_watermark_ms = util_now_ms();
+	uv_mutex_lock(&w->mu);
+	while (!w->stop) {
+		struct job *jobs, *next;
+		uint64_t now;
+		if (w->jobs == NULL)
+			(void)uv_cond_timedwait(&w->cond, &w->mu, tick_ns);
+		if (w->stop)
+			break;
+		jobs = w->jobs;
+		w->jobs = w->jobs_tail = NULL;
+		uv_mutex_unlock(&w->mu);
+
+		for (; jobs != NULL; jobs = next) {
+			next = jobs->next;
+			handle(w, jobs);
+			free(jobs->msg);
+			free(jobs);
+		}
+		now = util_now_ms();
+		watermark(w, now);
+		if (replica_changed(w->r)) {
+			auth_check(w, false);
+			for (size_t i = 0; i < w->nsessions; i++) {
+				struct session *x = w->sessions[i];
+				if (!x->failed && sync_local_changed(x->s) == CN_OK)
+					x->pump = true;
+			}
+		}
+		for (size_t i = 0; i < w->nsessions; i++) {
+			pump(w, w->sessions[i]);
+			report_consumed(w, w->sessions[i]);
+		}
+		if (now >= w->next_snap_ms) {
+			snapshot(w);
+			w->next_snap_ms = now + 500;
+		}
+		uv_mutex_lock(&w->mu);
+	}
+	uv_mutex_unlock(&w->mu);
+}
+
+/* ---- the loop side ------------------------------------------------------------ */
+
+static int queue(struct worker *w, struct job *j)
+{
+	uv_mutex_lock(&w->mu);
+	if (w->jobs_tail != NULL)
+		w->jobs_tail->next = j;
+	else
+		w->jobs = j;
+	w->jobs_tail = j;
+	uv_cond_signal(&w->cond);
+	uv_mutex_unlock(&w->mu);
+	return CN_OK;
+}
+
+static struct job *job_new(enum job_type t, uint64_t conn)
+{
+	struct job *j = calloc(1, sizeof *j);
+
+	if (j != NULL) {
+		j->type = t;
+		j->conn = conn;
+	}
+	return j;
+}
+
+int worker_start(struct worker **out, uv_loop_t *loop, struct replica *r,
+		 const struct worker_config *cfg, worker_cb cb, void *ctx)
+{
+	struct worker *w = calloc(1, sizeof *w);
+	struct replica_info info;
+
+	*out = NULL;
+	if (w == NULL)
+		return CN_ERR_NOMEM;
+	w->loop = loop;
+	w->r = r;
+	w->cfg = *cfg;
+	if (w->cfg.tick_ms == 0)
+		w->cfg.tick_ms = 50;
+	if (w->cfg.out_bound == 0)
+		w->cfg.out_bound = 4u << 20;
+	w->cb = cb;
+	w->ctx = ctx;
+	replica_info(r, &info);
+	memcpy(w->self, info.node, CN_KEY_LEN);
+	if (uv_mutex_init(&w->mu) != 0) {
+		free(w);
+		return CN_ERR_IO;
+	}
+	if (uv_mutex_init(&w->smu) != 0) {
+		uv_mutex_destroy(&w->mu);
+		free(w);
+		return CN_ERR_IO;
+	}
+	if (uv_cond_init(&w->cond) != 0) {
+		uv_mutex_destroy(&w->smu);
+		uv_mutex_destroy(&w->mu);
+		free(w);
+		return CN_ERR_IO;
+	}
+	if (uv_async_init(loop, &w->async, on_async) != 0) {
+		uv_cond_destroy(&w->cond);
+		uv_mutex_destroy(&w->smu);
+		uv_mutex_destroy(&w->mu);
+		free(w);
+		return CN_ERR_IO;
+	}
+	w->async.data = w;
+	/* The first certificates go out before the thread starts. */
+	(void)replica_changed(r);
+	auth_check(w, true);
+	if (uv_thread_create(&w->thread, run, w) != 0) {
+		worker_stop(w);
+		return CN_ERR_IO;
+	}
+	w->running = true;
+	*out = w;
+	return CN_OK;
+}
+
+static void on_async_closed(uv_handle_t *h)
+{
+	struct worker *w = h->data;
+	struct worker_event *ev, *next;
+
+	for (ev = w->events; ev != NULL; ev = next) {
+		next = ev->next;
+		event_free(ev);
+	}
+	uv_cond_destroy(&w->cond);
+	uv_mutex_destroy(&w->smu);
+	uv_mutex_destroy(&w->mu);
+	free(w->sessions);
+	free(w);
+}
+
+void worker_stop(struct worker *w)
+{
+	struct job *j, *next;
+
+	if (w == NULL)
+		return;
+	uv_mutex_lock(&w->mu);
+	w->stop = true;
+	uv_cond_signal(&w->cond);
+	uv_mutex_unlock(&w->mu);
+	if (w->running)
+		uv_thread_join(&w->thread);
+	w->running = false;
+	w->cb = NULL;
+	for (j = w->jobs; j != NULL; j = next) {
+		next = j->next;
+		free(j->msg);
+		free(j);
+	}
+	w->jobs = w->jobs_tail = NULL;
+	while (w->nsessions > 0)
+		session_remove(w, w->sessions[0]);
+	uv_close((uv_handle_t *)&w->async, on_async_closed);
+}
+
+int worker_open(struct worker *w, uint64_t conn, const uint8_t peer[CN_KEY_LEN],
+		const char *label, bool oneshot)
+{
+	struct job *j = job_new(JOB_OPEN, conn);
+
+	if (j == NULL)
+		return CN_ERR_NOMEM;
+	memcpy(j->peer, peer, CN_KEY_LEN);
+	snprintf(j->label, sizeof j->label, "%s", label);
+	j->oneshot = oneshot;
+	return queue(w, j);
+}
+
+int worker_deliver(struct worker *w, uint64_t conn, uint8_t *msg, size_t len)
+{
+	struct job *j = job_new(JOB_DELIVER, conn);
+
+	if (j == NULL) {
+		free(msg);
+		return CN_ERR_NOMEM;
+	}
+	j->msg = msg;
+	j->len = len;
+	return queue(w, j);
+}
+
+int worker_written(struct worker *w, uint64_t conn, size_t len)
+{
+	struct job *j = job_new(JOB_WRITTEN, conn);
+
+	if (j == NULL)
+		return CN_ERR_NOMEM;
+	j->len = len;
+	return queue(w, j);
+}
+
+int worker_ping(struct worker *w, uint64_t conn, uint64_t nonce)
+{
+	struct job *j = job_new(JOB_PING, conn);
+
+	if (j == NULL)
+		return CN_ERR_NOMEM;
+	j->nonce = nonce;
+	return queue(w, j);
+}
+
+int worker_close(struct worker *w, uint64_t conn)
+{
+	struct job *j = job_new(JOB_CLOSE, conn);
+
+	if (j == NULL)
+		return CN_ERR_NOMEM;
+	return queue(w, j);
+}
+
+bool worker_peer_state(struct worker *w, uint64_t conn, struct worker_peer *out)
+{
+	bool found = false;
+
+	uv_mutex_lock(&w->smu);
+	for (size_t i = 0; i < w->nsessions; i++)
+		if (w->sessions[i]->conn == conn) {
+			*out = w->sessions[i]->snap;
+			found = true;
+			break;
+		}
+	uv_mutex_unlock(&w->smu);
+	return found;
+}
