@@ -18,6 +18,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -871,6 +872,9 @@ int main(int argc, char **argv)
 
 	if (parse_args(argc, argv, &p->opt) != 0)
 		return EXIT_USAGE;
+	/* libuv writes with write(2): a vanished peer must give EPIPE, not
+	 * kill the proxy. */
+	signal(SIGPIPE, SIG_IGN);
 	p->rng = p->opt.seed;
 	p->faults_active = true;
 	p->loop = uv_default_loop();

@@ -263,7 +263,11 @@ static int dial(int port)
 	CHECK(fd >= 0);
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	a.sin_port = htons((uint16_t)port);
-	CHECK_EQ(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+	if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+		fprintf(stderr, "connect to 127.0.0.1:%d: %s\n", port,
+			strerror(errno));
+		exit(1);
+	}
 	return fd;
 }
 
@@ -505,6 +509,33 @@ static void test_backpressure(const uint8_t *data)
 	printf("ok back-pressure: stalled after %zu MB\n", sent / MB);
 }
 
+/* Clients that vanish while the proxy writes to them (EPIPE, ECONNRESET)
+ * end their connection only: the proxy keeps running and forwarding. */
+static void test_abrupt_close(const uint8_t *data)
+{
+	const char *args[] = { NULL };
+	struct proxy p = proxy_start(args);
+
+	for (int i = 0; i < 20; i++) {
+		int fd = dial(p.port);
+		size_t off = 0;
+
+		while (off < 512 * 1024) {
+			ssize_t w = send(fd, data + off, 512 * 1024 - off,
+					 MSG_NOSIGNAL);
+			CHECK(w > 0);
+			off += (size_t)w;
+		}
+		sleep_ms(i % 3 * 5);
+		close(fd);
+	}
+	sleep_ms(200);
+	CHECK_EQ(waitpid(p.pid, NULL, WNOHANG), 0); /* still running */
+	CHECK(round_trip(p.port, data, 1 * MB));
+	proxy_stop(&p);
+	printf("ok abrupt close: 20 vanished clients, proxy still forwards\n");
+}
+
 /* Run faultproxy with args; it must exit 2 naming `name` on stderr. */
 static void expect_usage_error(const char *name, const char *const *args)
 {
@@ -601,6 +632,7 @@ int main(int argc, char **argv)
 	test_faults_for(data);
 	test_signals(data);
 	test_backpressure(data);
+	test_abrupt_close(data);
 
 	cleanup();
 	echo_pid = 0;
