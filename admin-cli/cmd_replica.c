@@ -2,18 +2,22 @@
  * cmd_replica.c — the replica as a whole: verify, digest, hotlist, status
  * (DESIGN §4, §7, §10).
  */
+#include <dirent.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "authority.h"
 #include "cbor_rw.h"
 #include "cli.h"
 #include "commands.h"
+#include "daemon_status.h"
 #include "json.h"
 #include "replica.h"
+#include "util.h"
 #include "vv.h"
 
 static void json_counts(const struct replica_counts *n)
@@ -391,15 +395,31 @@ cleanup:
 
 /* ---- status ------------------------------------------------------------ */
 
+/* The default of cardnode.conf's watermark_max_age, used when no daemon
+ * status says otherwise. */
+#define WATERMARK_MAX_AGE_MS (900u * 1000u)
+
 static const struct cli_cmd status_cmd = {
 	"status", "status",
-	"This node's state: node id, version vector (origin → highest seq\n"
-	"held), forks detected, refused entries and counts.  'cardctl --json\n"
-	"status' is also a version vector file for 'export --since-vv'.\n"
+	"This node's state at a glance: the daemon and its peers, the age of\n"
+	"the newest city watermark applied here, forks, refused entries,\n"
+	"counts, disk use and the version vector (origin → highest seq held).\n"
+	"'cardctl --json status' is also a version vector file for 'export\n"
+	"--since-vv'.\n"
 	"\n"
-	"The peers and the age of the newest city watermark are filled in by\n"
-	"the cardnode daemon, which is not built yet: until then they are\n"
-	"empty (text: 'none'; JSON: \"peers\": [], \"watermark_age_s\": null).\n"
+	"Peers come from the file the cardnode daemon rewrites every second\n"
+	"(DATA/daemon.status); when the daemon is not running they are shown as\n"
+	"last seen.  Per peer: address, direction, state (connected, handshake,\n"
+	"connecting, resolving, backoff), node, since when, the last message,\n"
+	"entries sent and received, how many entries the peer lacks from us\n"
+	"(behind) and we from it (ahead), and the last error.\n"
+	"\n"
+	"JSON keys: node, name, role, scope, has_cert, daemon {running, pid,\n"
+	"listen, updated_ms}, peers [{address, direction, state, node, name,\n"
+	"connected_since_ms, last_seen_ms, entries_sent, entries_received,\n"
+	"entries_behind, entries_ahead, next_dial_ms, last_error}],\n"
+	"watermark_age_s (null: none applied), watermark_stale, version_vector,\n"
+	"forks, refused, students, cards, entries, disk_bytes, digest.\n"
 };
 
 static int vv_json_cb(void *ctx, const uint8_t origin[CN_KEY_LEN],
@@ -504,8 +524,139 @@ static int fork_text_cb(void *ctx, const uint8_t origin[CN_KEY_LEN],
 	return 0;
 }
 
+/* Bytes of the regular files directly in dir (the LMDB files, keys). */
+static uint64_t dir_bytes(const char *dir)
+{
+	char path[4200];
+	struct dirent *d;
+	struct stat st;
+	uint64_t sum = 0;
+	DIR *dp = opendir(dir);
+
+	if (dp == NULL)
+		return 0;
+	while ((d = readdir(dp)) != NULL) {
+		snprintf(path, sizeof path, "%s/%s", dir, d->d_name);
+		if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+			sum += (uint64_t)st.st_blocks * 512u;
+	}
+	closedir(dp);
+	return sum;
+}
+
+static void status_json_daemon(const struct daemon_status *ds, uint64_t wm)
+{
+	uint64_t now = util_now_ms();
+
+	json_key("daemon");
+	json_object_begin();
+	json_kv_bool("running", ds->running);
+	json_kv_int("pid", ds->running ? ds->pid : 0);
+	json_kv_str_or_null("listen", ds->listen[0] ? ds->listen : NULL);
+	if (ds->present)
+		json_kv_uint("updated_ms", ds->updated_ms);
+	else
+		json_kv_null("updated_ms");
+	json_object_end();
+	json_key("peers");
+	json_array_begin();
+	for (size_t i = 0; i < ds->npeers; i++) {
+		const struct ds_peer *p = &ds->peers[i];
+		json_object_begin();
+		json_kv_str("address", p->addr);
+		json_kv_str("direction", p->dir);
+		json_kv_str("state", ds->running ? p->state : "unknown");
+		json_kv_str_or_null("node", p->node[0] ? p->node : NULL);
+		json_kv_str_or_null("name", p->name[0] ? p->name : NULL);
+		json_kv_uint("connected_since_ms", p->since_ms);
+		json_kv_uint("last_seen_ms", p->last_msg_ms);
+		json_kv_uint("entries_sent", p->sent);
+		json_kv_uint("entries_received", p->received);
+		json_kv_uint("entries_behind", p->peer_lacks);
+		json_kv_uint("entries_ahead", p->we_lack);
+		json_kv_uint("next_dial_ms", p->next_dial_ms);
+		json_kv_str_or_null("last_error", p->last_error[0] ? p->last_error : NULL);
+		json_object_end();
+	}
+	json_array_end();
+	if (wm == 0) {
+		json_kv_null("watermark_age_s");
+	} else {
+		json_kv_uint("watermark_age_s", now > wm ? (now - wm) / 1000 : 0);
+	}
+	json_kv_bool("watermark_stale", wm == 0 ||
+		     now > wm + (ds->watermark_max_age_ms ? ds->watermark_max_age_ms
+							   : WATERMARK_MAX_AGE_MS));
+}
+
+/* "12 s", "5 min", "3 h", "2 d". */
+static const char *ago(uint64_t ms)
+{
+	static char b[4][32];
+	static int k;
+	char *o = b[k++ & 3];
+	uint64_t s = ms / 1000;
+
+	if (s < 120)
+		snprintf(o, 32, "%" PRIu64 " s", s);
+	else if (s < 7200)
+		snprintf(o, 32, "%" PRIu64 " min", s / 60);
+	else if (s < 172800)
+		snprintf(o, 32, "%" PRIu64 " h", s / 3600);
+	else
+		snprintf(o, 32, "%" PRIu64 " d", s / 86400);
+	return o;
+}
+
+static void status_text_daemon(const struct daemon_status *ds, uint64_t wm)
+{
+	uint64_t now = util_now_ms();
+	uint64_t max = ds->watermark_max_age_ms ? ds->watermark_max_age_ms
+						: WATERMARK_MAX_AGE_MS;
+
+	if (wm == 0)
+		printf("%-16s %s\n", "city watermark", "none applied yet: STALE");
+	else
+		printf("%-16s %s old%s\n", "city watermark",
+		       ago(now > wm ? now - wm : 0),
+		       now > wm + max ? ": STALE (the blacklist may be behind)" : "");
+	if (!ds->present) {
+		printf("%-16s %s\n", "daemon", "not running (no status file)");
+		return;
+	}
+	if (ds->running)
+		printf("%-16s running (pid %ld)%s%s\n", "daemon", ds->pid,
+		       ds->listen[0] ? ", listening on " : "", ds->listen);
+	else
+		printf("%-16s not running; peers as of %s ago\n", "daemon",
+		       ago(now > ds->updated_ms ? now - ds->updated_ms : 0));
+	printf("%-16s %zu\n", "peers", ds->npeers);
+	for (size_t i = 0; i < ds->npeers; i++) {
+		const struct ds_peer *p = &ds->peers[i];
+		printf("  %-21s %-3s %-10s", p->addr, p->dir,
+		       ds->running ? p->state : "-");
+		if (p->node[0])
+			printf(" %s (%.8s)", p->name, p->node);
+		if (strcmp(p->state, "connected") == 0) {
+			printf(", up %s", ago(now > p->since_ms ? now - p->since_ms : 0));
+			if (p->last_msg_ms)
+				printf(", last message %s ago",
+				       ago(now > p->last_msg_ms ? now - p->last_msg_ms : 0));
+			printf(", behind %" PRIu64 ", ahead %" PRIu64, p->peer_lacks,
+			       p->we_lack);
+		} else if (ds->running && p->next_dial_ms > now) {
+			printf(", next try in %s", ago(p->next_dial_ms - now));
+		}
+		if (p->last_error[0])
+			printf(", last error: %s", p->last_error);
+		printf("\n");
+	}
+}
+
 int cmd_status_main(int argc, char **argv)
 {
+	struct daemon_status ds = {0};
+	uint64_t wm = 0, disk = 0;
 	struct replica *r = NULL;
 	struct replica_info info;
 	struct replica_counts n;
@@ -519,6 +670,10 @@ int cmd_status_main(int argc, char **argv)
 		return ret;
 	replica_info(r, &info);
 	role = authority_role_name(info.role);
+	ds_read(cli.data_dir, &ds);
+	if (replica_watermark(r, &wm) != CN_OK)
+		wm = 0;
+	disk = dir_bytes(cli.data_dir);
 	memset(&n, 0, sizeof n);
 	rc = replica_digest(r, digest, &n);
 	if (rc) {
@@ -539,10 +694,7 @@ int cmd_status_main(int argc, char **argv)
 		json_object_begin();
 		rc = replica_vv(r, vv_json_cb, NULL);
 		json_object_end();
-		json_key("peers");
-		json_array_begin();
-		json_array_end();
-		json_kv_null("watermark_age_s");
+		status_json_daemon(&ds, wm);
 		json_key("forks");
 		json_array_begin();
 		if (!rc)
@@ -552,6 +704,7 @@ int cmd_status_main(int argc, char **argv)
 		json_kv_uint("students", n.students);
 		json_kv_uint("cards", n.cards);
 		json_kv_uint("entries", n.entries);
+		json_kv_uint("disk_bytes", disk);
 		json_kv_hex("digest", digest, CN_KEY_LEN);
 		json_object_end();
 		if (json_end() && !rc)
@@ -569,8 +722,8 @@ int cmd_status_main(int argc, char **argv)
 		printf("%-16s %" PRIu64 "%s\n", "refused", n.refused,
 		       n.refused ? "  (cardctl log --refused)" : "");
 		printf("%-16s %" PRIu64 "\n", "forks", n.forks);
-		printf("%-16s %s\n", "city watermark", "none applied yet");
-		printf("%-16s %s\n", "peers", "none (no daemon connections)");
+		status_text_daemon(&ds, wm);
+		printf("%-16s %.1f MB\n", "disk use", disk / 1e6);
 		printf("%-16s %s\n", "digest", cli_hex(digest, CN_KEY_LEN));
 		printf("version vector:\n");
 		rc = replica_vv(r, vv_text_cb, NULL);
@@ -582,6 +735,7 @@ int cmd_status_main(int argc, char **argv)
 		ret = CLI_FAIL;
 	}
 cleanup:
+	ds_free(&ds);
 	replica_close(r);
 	return ret;
 }
