@@ -125,6 +125,7 @@ struct net {
 
 static void conn_close(struct conn *c, const char *why);
 static void peer_schedule(struct peer *p);
+static void status_soon(struct net *n);
 static void net_maybe_free(struct net *n);
 
 /* ---- small helpers ---------------------------------------------------------- */
@@ -377,6 +378,8 @@ static void conn_close(struct conn *c, const char *why)
 	}
 	uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
 	uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
+	if (was_ready)
+		status_soon(n);
 	if (c->peer != NULL && c->peer->conn == c) {
 		struct peer *p = c->peer;
 		p->conn = NULL;
@@ -600,6 +603,7 @@ static void on_ready(struct conn *c)
 	}
 	c->opened = true;
 	log_info("%s: connected (%s)", c->label, c->inbound ? "inbound" : "outbound");
+	status_soon(n);
 }
 
 static void on_conn_timer(uv_timer_t *t)
@@ -1054,6 +1058,17 @@ static void status_write(struct net *n, bool stopped)
 static void on_status_timer(uv_timer_t *t)
 {
 	status_write(t->data, false);
+	uv_timer_start(t, on_status_timer, 1000, 0);
+}
+
+/* A peer connected or went away: rewrite the status file shortly, so
+ * `cardctl status` does not lag behind by a whole period. */
+static void status_soon(struct net *n)
+{
+	if (n->cfg.status_path == NULL || n->stopping)
+		return;
+	if (uv_timer_get_due_in(&n->status_timer) > 50)
+		uv_timer_start(&n->status_timer, on_status_timer, 50, 0);
 }
 
 /* ---- starting and stopping -------------------------------------------------- */
@@ -1148,7 +1163,7 @@ int net_start(struct net **out, uv_loop_t *loop, struct replica *r,
 		goto fail;
 	if (n->cfg.status_path != NULL) {
 		status_write(n, false);
-		uv_timer_start(&n->status_timer, on_status_timer, 1000, 1000);
+		uv_timer_start(&n->status_timer, on_status_timer, 1000, 0);
 	}
 	*out = n;
 	return CN_OK;

@@ -1202,6 +1202,14 @@ int main(int argc, char **argv)
 	}
 	crypto_sign_seed_keypair(dep.root_pk, dep.root_sk, seedbuf);
 	crypto_generichash(dep.secret, 32, seedbuf, 32, (const uint8_t *)"bench-secret", 12);
+	if (full) {
+		/* Kept with the data dirs, so tests can certify more nodes of
+		 * this deployment (cardctl cert issue --root). */
+		char key_path[PATH_MAX + 16], kerr[256];
+		snprintf(key_path, sizeof key_path, "%s/root.key", base);
+		if (datadir_write_root(key_path, dep.root_sk, kerr, sizeof kerr) != CN_OK)
+			die("%s", kerr);
+	}
 
 	printf("cardnode bench_city: %u students, %" PRIu64 " later ops, seed %" PRIu64 "\n",
 	       n, o.ops, o.seed);
