@@ -77,6 +77,7 @@ struct conn {
 	char addr[80];            /* the remote address */
 	char label[300];          /* for the log */
 	bool inbound, connected, ready, closing, opened, quiet;
+	bool confirmed;           /* a message came: the peer accepted us */
 	struct hs hs;
 	bool hs_inited;
 	struct auth_ref *auth;    /* held during the handshake */
@@ -370,9 +371,14 @@ static void conn_close(struct conn *c, const char *why)
 		(void)worker_close(n->worker, c->id);
 	c->opened = false;
 	c->ready = false;
+	if (was_ready && !c->confirmed && strcmp(c->why, "closed by the peer") == 0)
+		snprintf(c->why, sizeof c->why, "refused by the peer after the "
+			 "handshake (revoked, or not trusted by its root?)");
 	if (!c->quiet) {
-		if (was_ready)
+		if (was_ready && c->confirmed)
 			log_info("%s: disconnected: %s", c->label, c->why);
+		else if (was_ready)
+			log_warn("%s: %s", c->label, c->why);
 		else
 			log_info("%s: %s", c->label, c->why);
 	}
@@ -405,6 +411,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 }
 
 static void on_ready(struct conn *c);
+static void conn_confirmed(struct conn *c);
 
 static void read_frames(struct conn *c, const uint8_t *in, size_t len)
 {
@@ -427,6 +434,8 @@ static void read_frames(struct conn *c, const uint8_t *in, size_t len)
 		off += used;
 		if (msg == NULL)
 			continue;
+		if (!c->confirmed)
+			conn_confirmed(c);
 		if (final && mlen == 0) {
 			free(msg);
 			conn_close(c, "closed by the peer");
@@ -592,18 +601,28 @@ static void on_ready(struct conn *c)
 	}
 	c->ready = true;
 	c->ready_ms = c->last_rx_ms = c->last_ping_ms = uv_now(n->loop);
-	if (c->peer != NULL) {
-		c->peer->attempts = 0;
-		c->peer->state = PEER_CONNECTED;
-		c->peer->last_error[0] = '\0';
-	}
 	if (worker_open(n->worker, c->id, c->node, c->label, n->cfg.oneshot) != CN_OK) {
 		conn_close(c, "out of memory");
 		return;
 	}
 	c->opened = true;
+	/* The initiator completes its handshake before the responder has
+	 * checked the initiator's certificate: it is "connected" once the
+	 * first message comes.  The responder's check is done. */
+	if (c->inbound)
+		conn_confirmed(c);
+}
+
+static void conn_confirmed(struct conn *c)
+{
+	c->confirmed = true;
+	if (c->peer != NULL) {
+		c->peer->attempts = 0;
+		c->peer->state = PEER_CONNECTED;
+		c->peer->last_error[0] = '\0';
+	}
 	log_info("%s: connected (%s)", c->label, c->inbound ? "inbound" : "outbound");
-	status_soon(n);
+	status_soon(c->net);
 }
 
 static void on_conn_timer(uv_timer_t *t)
@@ -949,6 +968,13 @@ static void on_worker_event(void *ctx, struct worker_event *ev)
 		n->auth = a;
 		memcpy(n->cert, ev->cert, ev->cert_len);
 		n->cert_len = ev->cert_len;
+		log_debug("certificates or revocations changed: handshakes use "
+			  "the new ones");
+		/* A peer revoked meanwhile goes now, not at its next dial. */
+		for (c = n->conns; c != NULL; c = c->next)
+			if (c->ready && !c->closing &&
+			    authority_revoked_after(a->a, c->node) != UINT64_MAX)
+				conn_close(c, "the peer's certificate was revoked");
 		if (n->cert_len == 0)
 			log_warn("this node has no valid certificate: peers will "
 				 "refuse it (cardctl cert install)");
@@ -1008,7 +1034,7 @@ static void status_conn(FILE *f, struct net *n, const struct conn *c,
 	const char *state;
 	uint64_t since = 0;
 
-	if (c != NULL && c->ready) {
+	if (c != NULL && c->ready && c->confirmed) {
 		state = "connected";
 		util_hex_encode(c->node, CN_KEY_LEN, node);
 		snprintf(name, sizeof name, "%s", c->name[0] ? c->name : "-");
