@@ -50,7 +50,7 @@ for cmd in "root init" "secret init" init id "cert issue" "cert install" \
 	"student show" "student find" "card issue" "card lost" "card found" \
 	"card freeze" "card unfreeze" "card cancel" "card validate" \
 	"card register" "card show" check log export import merge diff \
-	verify digest hotlist status; do
+	verify digest hotlist status sync; do
 	# shellcheck disable=SC2086 # split the command words
 	expect_exit 0 "$CARDCTL" $cmd --help
 	assert_grep "^Usage: cardctl .*$cmd" "$OUT" "'$cmd --help'"
@@ -61,8 +61,8 @@ for group in root secret cert student card; do
 	assert_grep '^Subcommands:' "$OUT" "'$group --help'"
 done
 expect_exit 0 "$CARDCTL" status --help
-assert_grep 'daemon, which is not built yet' "$OUT" "status --help: peers/watermark"
-assert_grep '"watermark_age_s": null' "$OUT" "status --help: null until then"
+assert_grep 'DATA/daemon.status' "$OUT" "status --help: where the peers come from"
+assert_grep 'watermark_age_s \(null: none applied\)' "$OUT" "status --help: JSON keys"
 for sub in validate register; do
 	expect_exit 0 "$CARDCTL" card $sub --help
 	assert_grep '^Profile-independent' "$OUT" "card $sub --help: profiles"
