@@ -15,12 +15,16 @@
  *
  * Exit status: 0 stopped by a signal, 1 failed while running, 2 bad usage
  * or configuration (the message names the file and line), 3 the data dir
- * cannot be opened.
+ * cannot be opened (or another cardnode runs on it).
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <uv.h>
 
@@ -51,7 +55,8 @@ static const char usage[] =
 	"Signals: SIGTERM/SIGINT stop cleanly; SIGHUP re-reads the peers and\n"
 	"the log level from the configuration.\n"
 	"Exit status: 0 stopped by a signal, 1 failed while running, 2 bad\n"
-	"usage or configuration, 3 the data dir cannot be opened.\n";
+	"usage or configuration, 3 the data dir cannot be opened or another\n"
+	"cardnode runs on it.\n";
 
 struct daemon {
 	uv_loop_t loop;
@@ -135,13 +140,36 @@ static int check_config(const char *path)
 	return 0;
 }
 
+/* One daemon per data dir: an exclusive lock on DATA/daemon.lock, held
+ * until the process exits (the kernel drops it even after SIGKILL). */
+static int lock_data_dir(const char *dir, int *fd_out)
+{
+	char path[1100];
+	int fd;
+
+	snprintf(path, sizeof path, "%s/daemon.lock", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		log_error("cannot open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		log_error("another cardnode is running on %s (%s is locked)", dir,
+			  path);
+		close(fd);
+		return -1;
+	}
+	*fd_out = fd;
+	return 0;
+}
+
 static int run(const char *path)
 {
 	struct daemon d;
 	struct replica_info info;
 	struct net_config nc = {0};
 	char err[1400];
-	int rc, ret = 0;
+	int rc, ret = 0, lock_fd = -1;
 
 	memset(&d, 0, sizeof d);
 	if (!config_load(path, &d.cfg, err, sizeof err)) {
@@ -155,6 +183,11 @@ static int run(const char *path)
 		config_free(&d.cfg);
 		return EXIT_DATA;
 	}
+	if (lock_data_dir(d.cfg.data_dir, &lock_fd) != 0) {
+		replica_close(d.r);
+		config_free(&d.cfg);
+		return EXIT_DATA;
+	}
 	replica_info(d.r, &info);
 	log_info("cardnode %s: node %s (%s), data dir %s", CARDNODE_VERSION,
 		 info.name, info.scope, d.cfg.data_dir);
@@ -165,6 +198,7 @@ static int run(const char *path)
 	if ((rc = uv_loop_init(&d.loop)) != 0) {
 		log_error("cannot start the event loop: %s", uv_strerror(rc));
 		replica_close(d.r);
+		close(lock_fd);
 		config_free(&d.cfg);
 		return EXIT_RUNTIME;
 	}
@@ -200,6 +234,7 @@ static int run(const char *path)
 		ret = EXIT_RUNTIME;
 	}
 	replica_close(d.r);
+	close(lock_fd);
 	config_free(&d.cfg);
 	if (ret == 0)
 		log_info("stopped");

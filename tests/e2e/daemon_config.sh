@@ -86,8 +86,12 @@ assert_grep "$key" "$ERR" "a readable-by-all key file is named"
 chmod 0600 "$T/n/$key"
 echo "refused: missing data dir, 0755 data dir, 0644 $key"
 
-say "start and stop"
+say "start and stop; one daemon per data dir"
 node_start n
+node_conf n2 0
+sed -i "s|data_dir = .*|data_dir = $T/n|" "$T/n2.conf"
+expect_exit 3 "$CARDNODE" -c "$T/n2.conf"
+assert_grep 'another cardnode is running on' "$ERR" "a second daemon on one data dir"
 node_stop n
 assert_grep 'info  stopped' "$T/n.log" "clean stop logged"
 echo "daemon_config: ok"
