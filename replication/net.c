@@ -1178,6 +1178,7 @@ int net_start(struct net **out, uv_loop_t *loop, struct replica *r,
 	n->stop_open = true;
 	n->handles++;
 	wc.watermark_ms = cfg->watermark_ms;
+	wc.watermark_max_age_ms = cfg->watermark_max_age_ms;
 	if ((rc = worker_start(&n->worker, loop, r, &wc, on_worker_event, n)) != CN_OK) {
 		snprintf(err, errlen, "cannot start the replica thread: %s",
 			 cn_strerror(rc));

@@ -48,7 +48,8 @@ struct net_config {
 	uint64_t watermark_ms;       /* city watermark interval; 0: never */
 	const char *status_path;     /* peer table written every second for
 				      * `cardctl status`; NULL: none */
-	uint64_t watermark_max_age_ms; /* written to the status file */
+	uint64_t watermark_max_age_ms; /* warn past this age (log and status
+					* file); 0: never */
 	bool oneshot;                /* one peer, no redial, stop when caught up */
 	/* Called once everything is closed when the net stops by itself (a
 	 * one-shot sync) or by net_stop() without a callback of its own. */

@@ -73,7 +73,8 @@ struct worker {
 	size_t nsessions, capsessions;
 
 	/* thread-only */
-	uint64_t next_watermark_ms, next_snap_ms;
+	uint64_t next_watermark_ms, next_snap_ms, next_age_check_ms;
+	bool stale;             /* the last freshness check found it stale */
 	size_t ncerts, nrevs;
 };
 
@@ -425,6 +426,34 @@ static void watermark(struct worker *w, uint64_t now)
 		log_debug("city watermark written");
 }
 
+/* Say once when the blacklist becomes stale, and once when it is fresh. */
+static void freshness(struct worker *w, uint64_t now)
+{
+	uint64_t wm = 0;
+	bool stale;
+
+	if (w->cfg.watermark_max_age_ms == 0 || now < w->next_age_check_ms)
+		return;
+	w->next_age_check_ms = now + (w->cfg.watermark_max_age_ms / 4 < 5000 ?
+				      w->cfg.watermark_max_age_ms / 4 : 5000);
+	(void)replica_watermark(w->r, &wm);
+	stale = wm == 0 || now > wm + w->cfg.watermark_max_age_ms;
+	if (stale && !w->stale) {
+		if (wm == 0)
+			log_warn("no city watermark applied yet: this replica's "
+				 "blacklist may be behind");
+		else
+			log_warn("the newest city watermark is %" PRIu64 " s old "
+				 "(more than %" PRIu64 " s): this replica's blacklist "
+				 "may be behind", (now - wm) / 1000,
+				 w->cfg.watermark_max_age_ms / 1000);
+	} else if (!stale && w->stale) {
+		log_info("city watermark fresh again (%" PRIu64 " s old)",
+			 (now - wm) / 1000);
+	}
+	w->stale = stale;
+}
+
 static void run(void *arg)
 {
 	struct worker *w = arg;
@@ -451,6 +480,7 @@ static void run(void *arg)
 		}
 		now = util_now_ms();
 		watermark(w, now);
+		freshness(w, now);
 		if (replica_changed(w->r)) {
 			auth_check(w, false);
 			for (size_t i = 0; i < w->nsessions; i++) {

@@ -24,8 +24,10 @@
  *
  * The thread also notices writes by other processes (cardctl) within
  * `tick_ms` (replica_changed), tells every session (which then pushes what
- * is new: local entries and relayed ones alike), and authors the city
- * watermark every `watermark_ms` when the node is certified as city.
+ * is new: local entries and relayed ones alike), authors the city
+ * watermark every `watermark_ms` when the node is certified as city, and
+ * logs a warning when the newest city watermark applied here gets older
+ * than `watermark_max_age_ms` (and a note when it is fresh again).
  *
  * Connection ids are the loop's; the loop may forget a connection at any
  * time after worker_close(), and must ignore events for ids it forgot.
@@ -84,6 +86,7 @@ typedef void (*worker_cb)(void *ctx, struct worker_event *ev);
 struct worker_config {
 	unsigned tick_ms;          /* change check period; 0: 50 ms */
 	uint64_t watermark_ms;     /* city watermark interval; 0: never */
+	uint64_t watermark_max_age_ms; /* warn in the log past this age; 0: never */
 	size_t out_bound;          /* per session; 0: 4 MiB */
 	struct sync_limits limits; /* zeros: the protocol defaults */
 };

@@ -15,6 +15,7 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/helpers.inc"
 . "$here/daemon.inc"
+WATERMARK_MAX_AGE=2 # the far half notices the partition in its log
 
 deploy
 node_init city city 110000
@@ -73,15 +74,21 @@ wait_until 5 sh -c "'$CARDCTL' -d '$T/district' check --uid 04B00001 | grep -q '
 	fail "the district does not see school B's loss"
 expect_exit 4 "$CARDCTL" -d "$T/school_b" check --uid 04B00001
 assert_grep '^lost' "$OUT" "school B's decision during the partition"
-sleep 2
+wait_until 10 grep -q "the newest city watermark is [0-9]* s old" "$T/school_b.log" ||
+	fail "school B did not warn about a stale watermark"
+expect_exit 0 "$CARDCTL" -d "$T/school_b" --json status
+assert_grep '"watermark_stale": true' "$OUT" "school B's status during the partition"
 same_digest city district && fail "the halves converged through a partition"
 [ "$(stat_of link dropped)$(stat_of link cut)" != "00" ] || fail "the proxy cut nothing"
-echo "offline: school A says frozen, school B says lost; the halves differ"
+echo "offline: school A says frozen, school B says lost; the halves differ;"
+echo "school B warns that its blacklist may be behind"
 
 say "heal"
 kill -USR1 "$(cat "$T/link.pid")"
 wait_until 60 same_digest city district school_a school_b ||
 	fail "no convergence after healing"
+wait_until 10 grep -q "city watermark fresh again" "$T/school_b.log" ||
+	fail "school B did not note the fresh watermark"
 expect_exit 0 "$CARDCTL" -d "$T/school_a" --json card show 3200000001
 assert_grep '"lost": true' "$OUT" "the loss survives"
 assert_grep '"frozen": true' "$OUT" "the freeze survives"
