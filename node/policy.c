@@ -39,6 +39,7 @@ static const char *const decision_names[DEC__COUNT] = {
 	[DEC_NOT_VALIDATED] = "not_validated",
 	[DEC_UNREGISTERED] = "unregistered",
 	[DEC_AMBIGUOUS] = "ambiguous",
+	[DEC_FORGED] = "forged",
 };
 
 static const char *const profile_names[] = {

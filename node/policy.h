@@ -28,6 +28,7 @@ enum decision {
 	DEC_NOT_VALIDATED,
 	DEC_UNREGISTERED,
 	DEC_AMBIGUOUS, /* several cards share the UID and none can be told */
+	DEC_FORGED,    /* the chip's education sector fails its MAC (reader) */
 	DEC__COUNT
 };
 

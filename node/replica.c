@@ -530,6 +530,7 @@ int replica_open(const char *dir, unsigned flags, struct replica **out,
 		if (ret == CN_OK) {
 			derive_key(secret, "cardnode-id-digest-v1", r->id_key);
 			derive_key(secret, "cardnode-network-key-v1", r->net_key);
+			derive_key(secret, "cardnode-card-master-v1", r->card_key);
 			r->has_secret = true;
 			sodium_memzero(secret, sizeof secret);
 		}
@@ -608,6 +609,7 @@ void replica_close(struct replica *r)
 		return;
 	if (r->rtxn != NULL)
 		mdb_txn_abort(r->rtxn);
+	r->rtxn = NULL;
 	store_close(&r->st);
 	authority_free(r->auth);
 	free(r->origins);
@@ -615,6 +617,7 @@ void replica_close(struct replica *r)
 	sodium_memzero(r->sk, sizeof r->sk);
 	sodium_memzero(r->id_key, sizeof r->id_key);
 	sodium_memzero(r->net_key, sizeof r->net_key);
+	sodium_memzero(r->card_key, sizeof r->card_key);
 	free(r);
 }
 
@@ -639,6 +642,15 @@ int replica_sign(struct replica *r, const uint8_t *msg, size_t len,
 	if (!r->has_sk)
 		return CN_ERR_PERM;
 	crypto_sign_detached(sig, NULL, msg, len, r->sk);
+	return CN_OK;
+}
+
+int replica_card_master_key(const struct replica *r,
+			    uint8_t out[static CN_KEY_LEN])
+{
+	if (!r->has_secret)
+		return CN_ERR_PERM;
+	memcpy(out, r->card_key, CN_KEY_LEN);
 	return CN_OK;
 }
 
@@ -716,6 +728,17 @@ static int rd_begin(struct replica *r, MDB_txn **txn)
 {
 	int rc;
 
+	if (r->st.view) {
+		/* Another thread's view: under the remap lock. */
+		rc = store_view_begin(&r->st, &r->rtxn, r->rtxn != NULL);
+		if (rc != CN_OK && r->rtxn != NULL) {
+			mdb_txn_abort(r->rtxn);
+			r->rtxn = NULL;
+			rc = store_view_begin(&r->st, &r->rtxn, false);
+		}
+		*txn = r->rtxn;
+		return rc;
+	}
 	if (r->rtxn != NULL) {
 		rc = mdb_txn_renew(r->rtxn);
 		if (rc == 0) {
@@ -733,8 +756,28 @@ static int rd_begin(struct replica *r, MDB_txn **txn)
 
 static void rd_end(struct replica *r)
 {
-	if (r->rtxn != NULL)
+	if (r->rtxn != NULL && r->st.view)
+		store_view_end(&r->st, r->rtxn);
+	else if (r->rtxn != NULL)
 		mdb_txn_reset(r->rtxn);
+}
+
+int replica_view_open(struct replica *base, struct replica **out)
+{
+	struct replica *v;
+
+	*out = NULL;
+	if (base->st.remap == NULL)
+		return CN_ERR_INVAL; /* a copied data dir has no views */
+	if ((v = calloc(1, sizeof *v)) == NULL)
+		return CN_ERR_NOMEM;
+	memcpy(v->dir, base->dir, sizeof v->dir);
+	v->flags = REPLICA_RDONLY;
+	store_view(&base->st, &v->st);
+	v->info = base->info;
+	v->info.has_identity = false;
+	*out = v;
+	return CN_OK;
 }
 
 /* ---- changes by any process -------------------------------------------- */

@@ -38,6 +38,14 @@ int replica_open(const char *dir, unsigned flags, struct replica **out,
 		 char *err, size_t errlen);
 void replica_close(struct replica *r);
 
+/* A read-only view of `base` for another thread: it shares base's LMDB
+ * environment and has its own read transaction, so a reader thread can
+ * answer taps (replica_check_uid / _card, replica_card, replica_student,
+ * replica_info, replica_watermark) while base's thread commits a batch.
+ * Nothing else may be called on a view.  Close it with replica_close()
+ * before base.  CN_ERR_INVAL for a replica opened with REPLICA_COPY. */
+int replica_view_open(struct replica *base, struct replica **view);
+
 /* ---- identity -------------------------------------------------------- */
 
 struct replica_info {
@@ -56,7 +64,8 @@ void replica_info(const struct replica *r, struct replica_info *out);
 const struct authority *replica_authority(const struct replica *r);
 /* Ed25519 signature by this node's identity key over msg (bundle trailers,
  * handshakes).  CN_ERR_PERM if the replica was opened without its identity
- * (REPLICA_COPY). */
+ * (REPLICA_COPY).  It only reads the key loaded at open, so it may be
+ * called from any thread. */
 int replica_sign(struct replica *r, const uint8_t *msg, size_t len,
 		 uint8_t sig[static CN_SIG_LEN]);
 /* The deployment's network key (DESIGN §7): keyed BLAKE2b of the
@@ -68,6 +77,12 @@ int replica_network_key(const struct replica *r, uint8_t out[static CN_KEY_LEN])
  * is valid, CN_ERR_TOOBIG if cap is too small (CERT_MAX always fits). */
 int replica_own_cert(struct replica *r, uint64_t now_ms, uint8_t *buf,
 		     size_t cap, size_t *len);
+/* The card master key (DESIGN §9): keyed BLAKE2b of the deployment secret
+ * with the label "cardnode-card-master-v1"; the education sector's keys
+ * and MAC key are derived from it and the card's UID (reader/card.h).
+ * CN_ERR_PERM without the secret (REPLICA_COPY). */
+int replica_card_master_key(const struct replica *r,
+			    uint8_t out[static CN_KEY_LEN]);
 /* Keyed BLAKE2b digest of a national ID or guardian number with the
  * deployment's identity-digest key (DESIGN §8). */
 void replica_id_digest(const struct replica *r, const char *number,

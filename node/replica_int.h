@@ -52,6 +52,7 @@ struct replica {
 	bool has_secret;          /* id_key and net_key are derived */
 	uint8_t id_key[CN_KEY_LEN];
 	uint8_t net_key[CN_KEY_LEN];
+	uint8_t card_key[CN_KEY_LEN]; /* card master key (reader/card.h) */
 	struct authority *auth;
 	struct fold_env fenv;
 	MDB_txn *rtxn;            /* reusable read transaction (reset) */

@@ -117,6 +117,18 @@ int store_open(struct store *s, const char *dir, bool rdonly, bool copy,
 	}
 	if ((rc = mdb_txn_commit(txn)) != 0)
 		goto fail;
+	if (!copy) {
+		if ((s->remap = malloc(sizeof *s->remap)) == NULL) {
+			rc = ENOMEM;
+			goto fail;
+		}
+		if (pthread_rwlock_init(s->remap, NULL) != 0) {
+			free(s->remap);
+			s->remap = NULL;
+			rc = ENOMEM;
+			goto fail;
+		}
+	}
 	return CN_OK;
 fail:
 	{
@@ -129,9 +141,32 @@ fail:
 
 void store_close(struct store *s)
 {
+	if (s->view) {
+		s->env = NULL;
+		return;
+	}
 	if (s->env != NULL)
 		mdb_env_close(s->env);
 	s->env = NULL;
+	if (s->remap != NULL) {
+		pthread_rwlock_destroy(s->remap);
+		free(s->remap);
+		s->remap = NULL;
+	}
+}
+
+/* Change the map size (0: adopt what another process set) while no view
+ * has a transaction open. */
+static int set_mapsize(struct store *s, size_t size)
+{
+	int rc;
+
+	if (s->remap != NULL)
+		pthread_rwlock_wrlock(s->remap);
+	rc = mdb_env_set_mapsize(s->env, size);
+	if (s->remap != NULL)
+		pthread_rwlock_unlock(s->remap);
+	return rc;
 }
 
 int store_begin(struct store *s, bool write, MDB_txn **txn)
@@ -140,10 +175,43 @@ int store_begin(struct store *s, bool write, MDB_txn **txn)
 
 	if (rc == MDB_MAP_RESIZED) {
 		/* Another process grew the map: adopt its size. */
-		mdb_env_set_mapsize(s->env, 0);
+		set_mapsize(s, 0);
 		rc = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, txn);
 	}
 	return store_error(s, rc, "beginning a transaction");
+}
+
+void store_view(const struct store *base, struct store *view)
+{
+	*view = *base;
+	view->view = true;
+	view->rdonly = true;
+	view->map_full = false;
+	view->err[0] = '\0';
+}
+
+int store_view_begin(struct store *s, MDB_txn **txn, bool renew)
+{
+	int rc;
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		pthread_rwlock_rdlock(s->remap);
+		rc = renew ? mdb_txn_renew(*txn)
+			   : mdb_txn_begin(s->env, NULL, MDB_RDONLY, txn);
+		if (rc != MDB_MAP_RESIZED)
+			break;
+		pthread_rwlock_unlock(s->remap);
+		set_mapsize(s, 0);
+	}
+	if (rc != 0)
+		pthread_rwlock_unlock(s->remap);
+	return store_error(s, rc, "beginning a transaction");
+}
+
+void store_view_end(struct store *s, MDB_txn *txn)
+{
+	mdb_txn_reset(txn);
+	pthread_rwlock_unlock(s->remap);
 }
 
 int store_commit(struct store *s, MDB_txn *txn)
@@ -157,7 +225,7 @@ int store_grow(struct store *s)
 	int rc;
 
 	mdb_env_info(s->env, &info);
-	rc = mdb_env_set_mapsize(s->env, info.me_mapsize * 2);
+	rc = set_mapsize(s, info.me_mapsize * 2);
 	return store_error(s, rc, "growing the map");
 }
 

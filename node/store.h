@@ -26,6 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <pthread.h>
+
 #include <lmdb.h>
 
 enum store_db {
@@ -36,6 +38,12 @@ enum store_db {
 struct store {
 	MDB_env *env;
 	MDB_dbi dbi[DB__COUNT];
+	/* Views (store_view) read the environment from other threads: they
+	 * hold this lock shared during a read transaction; changing the map
+	 * size takes it exclusively (LMDB: no transaction may be active in
+	 * the process then).  Owned by the store that opened the env. */
+	pthread_rwlock_t *remap;
+	bool view;              /* borrowed env: store_close leaves it open */
 	bool rdonly;
 	bool map_full; /* MDB_MAP_FULL seen: grow and replay */
 	char err[256]; /* the last LMDB failure, for messages */
@@ -46,6 +54,14 @@ struct store {
 int store_open(struct store *s, const char *dir, bool rdonly, bool copy,
 	       bool create);
 void store_close(struct store *s);
+/* A read-only store on base's environment for another thread (base must
+ * outlive it).  Reads must go through store_view_begin / store_view_end. */
+void store_view(const struct store *base, struct store *view);
+/* Begin a read transaction on a view (takes the remap lock shared, adopts
+ * a map grown by another process), and end it (resets it, releases the
+ * lock). */
+int store_view_begin(struct store *s, MDB_txn **txn, bool renew);
+void store_view_end(struct store *s, MDB_txn *txn);
 
 /* Map an LMDB return code to the cn error space, remembering the message
  * with `what` (the operation) in s->err. */

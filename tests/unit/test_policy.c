@@ -51,7 +51,7 @@ static void test_names(void)
 	static const char *const want[DEC__COUNT] = {
 		"accept", "unknown", "cancelled", "replaced", "lost",
 		"frozen", "expired", "not_validated", "unregistered",
-		"ambiguous",
+		"ambiguous", "forged",
 	};
 	enum profile p;
 

@@ -2,6 +2,8 @@
  * test_replica.c — the replica core end to end in process: authoring,
  * ingest, the fold and the authority, on real LMDB data dirs.
  */
+#include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -566,6 +568,78 @@ static void test_map_growth(void)
 	printf("replica: map growth with replay ok\n");
 }
 
+/* A view answers checks from another thread while the owner commits and
+ * grows the map. */
+struct view_reader {
+	struct replica *view;
+	volatile bool stop;
+	uint64_t checks, accepts;
+	int err;
+};
+
+static void *view_thread(void *arg)
+{
+	struct view_reader *vr = arg;
+
+	while (!vr->stop) {
+		struct check_result res;
+		uint8_t uid[4] = {0x04, 0, 0, 1};
+		int rc = replica_check_uid(vr->view, uid, 4, util_now_ms(), &res);
+		if (rc != 0) {
+			vr->err = rc;
+			break;
+		}
+		vr->checks++;
+		vr->accepts += res.decision == DEC_ACCEPT;
+	}
+	return NULL;
+}
+
+static void test_view(void)
+{
+	struct tu_node n;
+	struct view_reader vr = {0};
+	struct entry *ops = calloc(500, sizeof *ops);
+	struct check_result res;
+	pthread_t th;
+
+	CHECK(ops != NULL);
+	setenv("CARDNODE_MAP_SIZE", "65536", 1);
+	tu_node_init(&dep, &n, "view", ROLE_CITY, "110000", true);
+	tu_put(&ops[0], "V1", "看门人", SCHOOL_A);
+	tu_issue(&ops[1], "V1", "C1", 0x04000001);
+	tu_author(&n, &ops[0], 0);
+	tu_author(&n, &ops[1], 0);
+	CHECK_EQ(replica_view_open(n.r, &vr.view), 0);
+	CHECK_EQ(pthread_create(&th, NULL, view_thread, &vr), 0);
+	for (int batch = 0; batch < 8; batch++) {
+		size_t bad;
+		enum fold_reason why;
+		for (int i = 0; i < 500; i++) {
+			char edu[16];
+			snprintf(edu, sizeof edu, "W%d", batch * 500 + i);
+			tu_put(&ops[i], edu, "并发读写的学生", SCHOOL_A);
+		}
+		CHECK_EQ(replica_author(n.r, ops, 500, &bad, &why), 0);
+	}
+	vr.stop = true;
+	pthread_join(th, NULL);
+	CHECK_EQ(vr.err, 0);
+	CHECK(vr.checks > 0);
+	CHECK_EQ(vr.accepts, vr.checks);
+	/* The view sees what was committed since. */
+	tu_cardop(&ops[0], OP_CARD_LOST, "V1", "C1");
+	tu_author(&n, &ops[0], 0);
+	CHECK_EQ(replica_check_card(vr.view, "C1", util_now_ms(), &res), 0);
+	CHECK_EQ(res.decision, DEC_LOST);
+	replica_close(vr.view);
+	unsetenv("CARDNODE_MAP_SIZE");
+	tu_node_close(&n);
+	free(ops);
+	printf("replica: a view reads from another thread during writes and "
+	       "map growth (%" PRIu64 " checks)\n", vr.checks);
+}
+
 int main(void)
 {
 	setup();
@@ -583,5 +657,6 @@ int main(void)
 	test_uid_collision();
 	test_handshake_material();
 	test_map_growth();
+	test_view();
 	return 0;
 }
