@@ -73,6 +73,45 @@ struct nfc_reader {
 
 static const nfc_modulation nm_mifare = { .nmt = NMT_ISO14443A, .nbr = NBR_106 };
 
+/* libnfc keeps its driver list in a global that nfc_init() fills and
+ * nfc_exit() frees, whatever other contexts exist: readers of one process
+ * share one context, counted. */
+static uv_once_t ctx_once = UV_ONCE_INIT;
+static uv_mutex_t ctx_mu;
+static nfc_context *ctx_shared;
+static unsigned ctx_refs;
+
+static void ctx_mu_init(void)
+{
+	if (uv_mutex_init(&ctx_mu) != 0)
+		abort();
+}
+
+static nfc_context *ctx_get(void)
+{
+	nfc_context *c;
+
+	uv_once(&ctx_once, ctx_mu_init);
+	uv_mutex_lock(&ctx_mu);
+	if (ctx_refs == 0)
+		nfc_init(&ctx_shared);
+	if (ctx_shared != NULL)
+		ctx_refs++;
+	c = ctx_shared;
+	uv_mutex_unlock(&ctx_mu);
+	return c;
+}
+
+static void ctx_put(void)
+{
+	uv_mutex_lock(&ctx_mu);
+	if (--ctx_refs == 0) {
+		nfc_exit(ctx_shared);
+		ctx_shared = NULL;
+	}
+	uv_mutex_unlock(&ctx_mu);
+}
+
 /* ---- events ----------------------------------------------------------------- */
 
 static struct event *event_new(enum event_type t)
@@ -526,10 +565,10 @@ removal:
 /* ---- the thread: the device ------------------------------------------------- */
 
 /* Poll the open device for cards until it fails or the reader stops:
- * the reason it failed, or NULL when stopping. */
-static const char *session(struct nfc_reader *r, nfc_device *dev)
+ * the reason it failed (in why), or NULL when stopping. */
+static const char *session(struct nfc_reader *r, nfc_device *dev,
+			   char *why, size_t whylen)
 {
-	static char why[96];
 	nfc_target nt;
 	int rc;
 
@@ -545,7 +584,7 @@ static const char *session(struct nfc_reader *r, nfc_device *dev)
 		if (rc == 0 || rc == NFC_ETIMEOUT || rc == NFC_EOPABORTED)
 			continue;
 		if (fatal(rc)) {
-			snprintf(why, sizeof why, "%s", nfc_strerror(dev));
+			snprintf(why, whylen, "%s", nfc_strerror(dev));
 			return why;
 		}
 		log_debug("nfc: selecting a card failed: %s", nfc_strerror(dev));
@@ -566,9 +605,9 @@ static void run(void *arg)
 {
 	struct nfc_reader *r = arg;
 	uint64_t backoff = NFC_RETRY_MIN_MS;
-	char why[160];
+	char why[160], lostwhy[96];
 
-	nfc_init(&r->ctx);
+	r->ctx = ctx_get();
 	if (r->ctx == NULL) {
 		log_warn("nfc: libnfc could not start (out of memory)");
 		post_state(r, false, "libnfc could not start");
@@ -602,12 +641,11 @@ static void run(void *arg)
 			continue;
 		}
 		set_dev(r, dev);
-		log_info("nfc: reader %s opened (%s)", r->connstring,
-			 nfc_device_get_name(dev));
+		log_info("nfc: reader %s opened", r->connstring);
 		post_state(r, true, nfc_device_get_name(dev));
 		backoff = NFC_RETRY_MIN_MS;
 
-		lost = session(r, dev);
+		lost = session(r, dev, lostwhy, sizeof lostwhy);
 		set_dev(r, NULL);
 		if (lost != NULL) {
 			snprintf(why, sizeof why, "%s: %s", r->connstring, lost);
@@ -618,7 +656,7 @@ static void run(void *arg)
 		if (lost != NULL && pause_ms(r, backoff))
 			break;
 	}
-	nfc_exit(r->ctx);
+	ctx_put();
 	r->ctx = NULL;
 }
 

@@ -172,7 +172,7 @@ struct tctx {
 
 static uv_loop_t loop;
 static uv_timer_t tick;
-static struct tctx T;
+static struct tctx T, T2;
 static uint8_t master[CN_KEY_LEN];
 
 static void on_tap(void *ctx, const struct reader_tap *t)
@@ -239,17 +239,22 @@ static void run_for(int ms)
 		uv_run(&loop, UV_RUN_ONCE);
 }
 
-static struct nfc_reader *reader_start(const char *connstring)
+static struct nfc_reader *reader_start_ctx(struct tctx *c, const char *connstring)
 {
 	struct nfc_callbacks cb = {
-		.tap = on_tap, .done = on_done, .state = on_state, .ctx = &T,
+		.tap = on_tap, .done = on_done, .state = on_state, .ctx = c,
 	};
 	struct nfc_reader *r;
 
 	CHECK_EQ(nfc_reader_start(&r, &loop, connstring, master, &cb), CN_OK);
 	CHECK(r != NULL);
-	T.r = r;
+	c->r = r;
 	return r;
+}
+
+static struct nfc_reader *reader_start(const char *connstring)
+{
+	return reader_start_ctx(&T, connstring);
 }
 
 /* ---- card images -------------------------------------------------------- */
@@ -347,6 +352,11 @@ int main(int argc, char **argv)
 	CHECK_EQ(uv_timer_start(&tick, on_tick, 5, 5), 0);
 
 	emu_start(&e, link);
+	/* A second reader in the same process that never opens: it shares
+	 * libnfc's context with the first one, and stays down. */
+	snprintf(dump, sizeof dump, "pn532_uart:%s/absent", dir);
+	reader_start_ctx(&T2, dump);
+	snprintf(dump, sizeof dump, "%s/card.bin", dir);
 	reader_start(connstring);
 	CHECK(run_until(&T.ups, 1, 5000));
 	CHECK(T.up);
@@ -498,6 +508,11 @@ int main(int argc, char **argv)
 	check_tap(uid_c, 4, CARD_BLANK);
 	EMU_OK(&e, "remove");
 	printf("reader_nfc: unplug and plug ok\n");
+
+	/* The reader that never opened said so once, and nothing else. */
+	CHECK_EQ(T2.downs, 1);
+	CHECK_EQ(T2.ups + T2.taps + T2.dones, 0);
+	nfc_reader_stop(T2.r);
 
 	/* Stop while polling: prompt, and no callback after it. */
 	run_for(500);
