@@ -39,9 +39,6 @@ struct event {
 	struct event *next;
 };
 
-/* Which key opened the education sector when the card was read. */
-enum sector_keys { KEYS_NONE = 0, KEYS_OURS, KEYS_TRANSPORT };
-
 struct nfc_reader {
 	uv_loop_t *loop;
 	uv_async_t async;
@@ -321,21 +318,18 @@ static int read_sector(nfc_device *dev, uint8_t cmd, const uint8_t key[CARD_KEY_
 /* ---- the thread: one tap ---------------------------------------------------- */
 
 /* Read the education sector of the selected card into t->chip / t->data.
- * 0 (t filled, *keys says which key opened it), 1 when the card left
- * before it could be read, or a fatal libnfc error. */
-static int tap_read(struct nfc_reader *r, nfc_device *dev, struct reader_tap *t,
-		    enum sector_keys *keys)
+ * 0 (t filled), 1 when the card left before it could be read, or a fatal
+ * libnfc error (or NFC_EOPABORTED when stopping). */
+static int tap_read(struct nfc_reader *r, nfc_device *dev, struct reader_tap *t)
 {
 	uint8_t blocks[CARD_BLOCKS][CARD_BLOCK_LEN];
 	struct card_keys k;
 	int rc;
 
-	*keys = KEYS_NONE;
 	card_keys_derive(r->master, t->uid, t->uid_len, &k);
 	rc = read_sector(dev, MFC_AUTH_A, k.a, t->uid, t->uid_len, blocks);
 	sodium_memzero(&k, sizeof k);
 	if (rc == 0) {
-		*keys = KEYS_OURS;
 		t->chip = card_decode(r->master, t->uid, t->uid_len,
 				      (const uint8_t (*)[CARD_BLOCK_LEN])blocks,
 				      &t->data);
@@ -354,7 +348,6 @@ static int tap_read(struct nfc_reader *r, nfc_device *dev, struct reader_tap *t,
 		struct card_data d;
 		enum card_status s;
 
-		*keys = KEYS_TRANSPORT;
 		s = card_decode(r->master, t->uid, t->uid_len,
 				(const uint8_t (*)[CARD_BLOCK_LEN])blocks, &d);
 		/* Transport keys: not personalised.  Our own blocks under them
@@ -490,7 +483,6 @@ static int tap(struct nfc_reader *r, nfc_device *dev, const nfc_target *nt)
 	const nfc_iso14443a_info *ai = &nt->nti.nai;
 	struct reader_tap t;
 	struct reader_answer a;
-	enum sector_keys keys;
 	char hex[2 * CN_UID_MAX + 1];
 	const char *why;
 	uint64_t now;
@@ -515,7 +507,7 @@ static int tap(struct nfc_reader *r, nfc_device *dev, const nfc_target *nt)
 		goto removal;
 	}
 
-	rc = tap_read(r, dev, &t, &keys);
+	rc = tap_read(r, dev, &t);
 	if (rc < 0)
 		return rc;
 	if (rc == 1) {
