@@ -42,6 +42,8 @@ static const struct {
 	{ "hotlist", cmd_hotlist_main, "the blacklist for readers and transit" },
 	{ "status", cmd_status_main, "peers, watermark age, version vector, forks, refused" },
 	{ "sync", cmd_sync_main, "one sync with a peer node, without the daemon" },
+	{ "tap", cmd_tap_main, "a tap on the running daemon's simulated reader" },
+	{ "taps", cmd_taps_main, "the local tap log as CSV or JSON" },
 };
 
 static void usage(FILE *f)

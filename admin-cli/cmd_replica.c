@@ -415,7 +415,7 @@ static const struct cli_cmd status_cmd = {
 	"(behind) and we from it (ahead), and the last error.\n"
 	"\n"
 	"JSON keys: node, name, role, scope, has_cert, daemon {running, pid,\n"
-	"listen, updated_ms}, peers [{address, direction, state, node, name,\n"
+	"listen, updated_ms}, reader {device, mode, state, taps} or null, peers [{address, direction, state, node, name,\n"
 	"connected_since_ms, last_seen_ms, entries_sent, entries_received,\n"
 	"entries_behind, entries_ahead, next_dial_ms, last_error}],\n"
 	"watermark_age_s (null: none applied), watermark_stale, version_vector,\n"
@@ -558,6 +558,17 @@ static void status_json_daemon(const struct daemon_status *ds, uint64_t wm)
 	else
 		json_kv_null("updated_ms");
 	json_object_end();
+	json_key("reader");
+	if (ds->reader_device[0]) {
+		json_object_begin();
+		json_kv_str("device", ds->reader_device);
+		json_kv_str("mode", ds->reader_mode);
+		json_kv_str("state", ds->running ? ds->reader_state : "stopped");
+		json_kv_uint("taps", ds->reader_taps);
+		json_object_end();
+	} else {
+		json_null();
+	}
 	json_key("peers");
 	json_array_begin();
 	for (size_t i = 0; i < ds->npeers; i++) {
@@ -630,25 +641,35 @@ static void status_text_daemon(const struct daemon_status *ds, uint64_t wm)
 	else
 		printf("%-16s not running; peers as of %s ago\n", "daemon",
 		       ago(now > ds->updated_ms ? now - ds->updated_ms : 0));
+	if (ds->reader_device[0])
+		printf("%-16s %s (%s station), %s, %" PRIu64 " taps\n", "reader",
+		       ds->reader_device, ds->reader_mode,
+		       ds->running ? ds->reader_state : "stopped", ds->reader_taps);
 	printf("%-16s %zu\n", "peers", ds->npeers);
 	for (size_t i = 0; i < ds->npeers; i++) {
 		const struct ds_peer *p = &ds->peers[i];
+		const char *sep = " ";
 		printf("  %-21s %-3s %-10s", p->addr, p->dir,
 		       ds->running ? p->state : "-");
-		if (p->node[0])
-			printf(" %s (%.8s)", p->name, p->node);
+		if (p->node[0]) {
+			printf("%s%s (%.8s)", sep, p->name, p->node);
+			sep = ", ";
+		}
 		if (strcmp(p->state, "connected") == 0) {
-			printf(", up %s", ago(now > p->since_ms ? now - p->since_ms : 0));
+			printf("%sup %s", sep,
+			       ago(now > p->since_ms ? now - p->since_ms : 0));
+			sep = ", ";
 			if (p->last_msg_ms)
 				printf(", last message %s ago",
 				       ago(now > p->last_msg_ms ? now - p->last_msg_ms : 0));
 			printf(", behind %" PRIu64 ", ahead %" PRIu64, p->peer_lacks,
 			       p->we_lack);
 		} else if (ds->running && p->next_dial_ms > now) {
-			printf(", next try in %s", ago(p->next_dial_ms - now));
+			printf("%snext try in %s", sep, ago(p->next_dial_ms - now));
+			sep = ", ";
 		}
 		if (p->last_error[0])
-			printf(", last error: %s", p->last_error);
+			printf("%slast error: %s", sep, p->last_error);
 		printf("\n");
 	}
 }

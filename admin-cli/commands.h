@@ -32,5 +32,7 @@ int cmd_digest_main(int argc, char **argv);
 int cmd_hotlist_main(int argc, char **argv);
 int cmd_status_main(int argc, char **argv);
 int cmd_sync_main(int argc, char **argv);
+int cmd_tap_main(int argc, char **argv);
+int cmd_taps_main(int argc, char **argv);
 
 #endif

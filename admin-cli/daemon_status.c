@@ -49,6 +49,23 @@ static bool peer_line(char *line, struct ds_peer *p)
 	return true;
 }
 
+/* "DEVICE MODE STATE TAPS" */
+static void reader_line(char *v, struct daemon_status *ds)
+{
+	char *f[4], *save = NULL;
+	size_t n = 0;
+
+	for (char *t = strtok_r(v, "\t", &save); t != NULL && n < 4;
+	     t = strtok_r(NULL, "\t", &save))
+		f[n++] = t;
+	if (n != 4)
+		return;
+	copy(ds->reader_device, sizeof ds->reader_device, f[0]);
+	copy(ds->reader_mode, sizeof ds->reader_mode, f[1]);
+	copy(ds->reader_state, sizeof ds->reader_state, f[2]);
+	ds->reader_taps = num(f[3]);
+}
+
 void ds_read(const char *dir, struct daemon_status *ds)
 {
 	char path[4200], line[2048];
@@ -78,6 +95,8 @@ void ds_read(const char *dir, struct daemon_status *ds)
 			copy(ds->listen, sizeof ds->listen, v);
 		} else if (strcmp(line, "watermark_max_age_ms") == 0) {
 			ds->watermark_max_age_ms = num(v);
+		} else if (strcmp(line, "reader") == 0) {
+			reader_line(v, ds);
 		} else if (strcmp(line, "peer") == 0 && ds->npeers < DS_PEERS_MAX) {
 			struct ds_peer *g;
 			v[-1] = '\t';

@@ -9,6 +9,7 @@
  *   updated_ms MS
  *   listen ADDR|-
  *   watermark_max_age_ms MS
+ *   reader DEVICE MODE STATE TAPS      (when a reader is configured)
  *   peer ADDR DIR STATE NODE NAME SINCE_MS LAST_MSG_MS SENT RECEIVED
  *        PEER_LACKS WE_LACK NEXT_DIAL_MS LAST_ERROR
  */
@@ -39,6 +40,10 @@ struct daemon_status {
 	uint64_t updated_ms;
 	char listen[80];
 	uint64_t watermark_max_age_ms;
+	char reader_device[1024];  /* "" when no reader */
+	char reader_mode[16];
+	char reader_state[16];     /* ready, absent */
+	uint64_t reader_taps;
 	struct ds_peer *peers;
 	size_t npeers;
 };

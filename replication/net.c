@@ -62,6 +62,10 @@ struct peer {
 	uint64_t next_dial_ms;
 	char last_error[200];
 	struct conn *conn;
+	/* The peer's node is connected to us by its own dial: no need to
+	 * dial it too until that connection ends. */
+	bool covered;
+	uint8_t covered_node[CN_KEY_LEN];
 	struct peer *next;
 };
 
@@ -128,6 +132,8 @@ static void conn_close(struct conn *c, const char *why);
 static void peer_schedule(struct peer *p);
 static void status_soon(struct net *n);
 static void net_maybe_free(struct net *n);
+static void peer_cover(struct peer *p, const uint8_t node[CN_KEY_LEN]);
+static void peer_uncover(struct net *n, const struct conn *gone);
 
 /* ---- small helpers ---------------------------------------------------------- */
 
@@ -384,8 +390,10 @@ static void conn_close(struct conn *c, const char *why)
 	}
 	uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
 	uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
-	if (was_ready)
+	if (was_ready) {
 		status_soon(n);
+		peer_uncover(n, c);
+	}
 	if (c->peer != NULL && c->peer->conn == c) {
 		struct peer *p = c->peer;
 		p->conn = NULL;
@@ -563,6 +571,35 @@ static int conn_begin(struct conn *c, bool initiator)
 	return CN_OK;
 }
 
+/* A configured peer whose node is connected through another connection
+ * (its own dial to us): stop dialling it while that lasts. */
+static void peer_cover(struct peer *p, const uint8_t node[CN_KEY_LEN])
+{
+	if (p == NULL)
+		return;
+	p->covered = true;
+	memcpy(p->covered_node, node, CN_KEY_LEN);
+	p->state = PEER_CONNECTED;
+	p->attempts = 0;
+	p->last_error[0] = '\0';
+}
+
+/* The connection `gone` ended: unless another one to its node is up,
+ * dial the peers it covered again. */
+static void peer_uncover(struct net *n, const struct conn *gone)
+{
+	for (struct conn *o = n->conns; o != NULL; o = o->next)
+		if (o != gone && !o->closing && o->hs_inited &&
+		    hs_state(&o->hs) == HS_READY &&
+		    memcmp(o->node, gone->node, CN_KEY_LEN) == 0)
+			return;
+	for (struct peer *p = n->peers; p != NULL; p = p->next)
+		if (p->covered && memcmp(p->covered_node, gone->node, CN_KEY_LEN) == 0) {
+			p->covered = false;
+			peer_schedule(p);
+		}
+}
+
 /* Which node dialled this connection. */
 static const uint8_t *dialler(const struct conn *c)
 {
@@ -593,9 +630,13 @@ static void on_ready(struct conn *c)
 		if (o == c || !o->ready || memcmp(o->node, c->node, CN_KEY_LEN) != 0)
 			continue;
 		if (memcmp(dialler(o), dialler(c), CN_KEY_LEN) < 0) {
+			peer_cover(c->peer, c->node);
+			log_debug("%s: already connected to this node", c->label);
+			c->quiet = true;
 			conn_close(c, "already connected to this node");
 			return;
 		}
+		peer_cover(o->peer, o->node);
 		conn_close(o, "replaced by a newer connection to this node");
 		break;
 	}
@@ -640,7 +681,6 @@ static void on_conn_timer(uv_timer_t *t)
 	}
 	if (!c->ready) {
 		if (now - c->started_ms >= n->cfg.handshake_ms) {
-			c->quiet = !c->connected;
 			conn_close(c, c->connected ? "handshake timed out"
 						   : "connect timed out");
 		}
@@ -846,7 +886,7 @@ static void peer_schedule(struct peer *p)
 	struct net *n = p->net;
 	uint64_t delay = n->cfg.backoff_min_ms;
 
-	if (n->stopping || p->removed)
+	if (n->stopping || p->removed || p->covered)
 		return;
 	for (unsigned i = 0; i < p->attempts && delay < n->cfg.backoff_max_ms; i++)
 		delay *= 2;
@@ -980,6 +1020,11 @@ static void on_worker_event(void *ctx, struct worker_event *ev)
 				 "refuse it (cardctl cert install)");
 		return;
 	}
+	if (ev->type == WORKER_AUTHORED) {
+		if (n->cfg.authored != NULL)
+			n->cfg.authored(n->cfg.authored_ctx, ev->conn, ev->rc, ev->why);
+		return;
+	}
 	if ((c = conn_find(n, ev->conn)) == NULL || c->closing)
 		return;
 	switch (ev->type) {
@@ -1012,6 +1057,7 @@ static void on_worker_event(void *ctx, struct worker_event *ev)
 		}
 		break;
 	case WORKER_AUTH:
+	case WORKER_AUTHORED:
 		break;
 	}
 }
@@ -1072,11 +1118,25 @@ static void status_write(struct net *n, bool stopped)
 	fprintf(f, "updated_ms\t%" PRIu64 "\n", util_now_ms());
 	fprintf(f, "listen\t%s\n", n->listening ? n->listen_addr : "-");
 	fprintf(f, "watermark_max_age_ms\t%" PRIu64 "\n", n->cfg.watermark_max_age_ms);
-	for (struct peer *p = n->peers; p != NULL; p = p->next)
-		status_conn(f, n, p->conn, p);
-	for (struct conn *c = n->conns; c != NULL; c = c->next)
-		if (c->inbound && c->ready)
+	if (n->cfg.status_extra != NULL && !stopped)
+		n->cfg.status_extra(n->cfg.status_ctx, f);
+	for (struct peer *p = n->peers; p != NULL; p = p->next) {
+		struct conn *c = p->conn;
+		if (p->covered)
+			for (c = n->conns; c != NULL; c = c->next)
+				if (c->ready && memcmp(c->node, p->covered_node,
+						       CN_KEY_LEN) == 0)
+					break;
+		status_conn(f, n, c, p);
+	}
+	for (struct conn *c = n->conns; c != NULL; c = c->next) {
+		bool listed = false;
+		for (struct peer *p = n->peers; p != NULL && !listed; p = p->next)
+			listed = p->covered && memcmp(p->covered_node, c->node,
+						      CN_KEY_LEN) == 0;
+		if (c->inbound && c->ready && !listed)
 			status_conn(f, n, c, NULL);
+	}
 	if (fclose(f) != 0 || rename(tmp, n->cfg.status_path) != 0)
 		unlink(tmp);
 }
@@ -1285,6 +1345,13 @@ void net_stop(struct net *n, void (*done)(void *), void *ctx)
 	if (n->stop_open)
 		uv_timer_start(&n->stop_timer, on_stop_timer, STOP_GRACE_MS, 0);
 	net_maybe_free(n);
+}
+
+int net_author(struct net *n, uint64_t token, const struct entry *e)
+{
+	if (n->stopping || n->worker == NULL)
+		return CN_ERR_INVAL;
+	return worker_author(n->worker, token, e);
 }
 
 int net_oneshot_result(const struct net *n, const char **msg,

@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <uv.h>
 
@@ -44,7 +45,8 @@ struct net_config {
 	unsigned handshake_ms;       /* handshake deadline; 0: 10 s */
 	unsigned backoff_min_ms;     /* first redial delay; 0: 1 s */
 	unsigned backoff_max_ms;     /* largest; 0: 5 min */
-	unsigned max_conns;          /* inbound and outbound; 0: 1024 */
+	unsigned max_conns;          /* connections at once; an inbound one
+				      * beyond it is closed at once; 0: 1024 */
 	uint64_t watermark_ms;       /* city watermark interval; 0: never */
 	const char *status_path;     /* peer table written every second for
 				      * `cardctl status`; NULL: none */
@@ -55,6 +57,12 @@ struct net_config {
 	 * one-shot sync) or by net_stop() without a callback of its own. */
 	void (*stopped)(void *ctx);
 	void *stopped_ctx;
+	/* The entry of net_author(token) was written (rc 0) or not (rc, why). */
+	void (*authored)(void *ctx, uint64_t token, int rc, const char *why);
+	void *authored_ctx;
+	/* Extra lines for the status file (the reader's), and its context. */
+	void (*status_extra)(void *ctx, FILE *f);
+	void *status_ctx;
 };
 
 struct net;
@@ -72,6 +80,11 @@ int net_start(struct net **out, uv_loop_t *loop, struct replica *r,
  * err set if one is not a valid "HOST:PORT" (nothing changes then). */
 int net_set_peers(struct net *n, const char *const *peers, size_t npeers,
 		  char *err, size_t errlen);
+
+/* Author `e` as this node in the replica thread (a reader's validation):
+ * the `authored` callback reports it, after it is durable.  CN_ERR_INVAL
+ * once stopping. */
+int net_author(struct net *n, uint64_t token, const struct entry *e);
 
 /* Close every connection, the listener, the timers and the replica thread.
  * The loop then runs out by itself; net_stop frees everything on its way

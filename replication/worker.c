@@ -22,6 +22,7 @@ enum job_type {
 	JOB_WRITTEN,
 	JOB_PING,
 	JOB_CLOSE,
+	JOB_AUTHOR,
 };
 
 struct job {
@@ -33,6 +34,7 @@ struct job {
 	uint8_t peer[CN_KEY_LEN];
 	char label[96];
 	bool oneshot;
+	struct entry entry;     /* JOB_AUTHOR */
 	struct job *next;
 };
 
@@ -245,12 +247,33 @@ static void job_deliver(struct worker *w, struct session *x, struct job *j)
 	}
 }
 
+static void job_author(struct worker *w, struct job *j)
+{
+	struct worker_event *ev = event_new(WORKER_AUTHORED, j->conn);
+	enum fold_reason why = FR_APPLIED;
+	size_t bad = 0;
+	int rc = replica_author(w->r, &j->entry, 1, &bad, &why);
+
+	if (ev == NULL)
+		return;
+	ev->rc = rc;
+	if (rc == CN_ERR_REFUSED)
+		snprintf(ev->why, sizeof ev->why, "%s", fold_reason_name(why));
+	else if (rc != CN_OK)
+		snprintf(ev->why, sizeof ev->why, "%s", cn_strerror(rc));
+	post(w, ev);
+}
+
 static void handle(struct worker *w, struct job *j)
 {
 	struct session *x;
 
 	if (j->type == JOB_OPEN) {
 		job_open(w, j);
+		return;
+	}
+	if (j->type == JOB_AUTHOR) {
+		job_author(w, j);
 		return;
 	}
 	if ((x = find(w, j->conn)) == NULL)
@@ -271,6 +294,7 @@ static void handle(struct worker *w, struct job *j)
 		session_remove(w, x);
 		break;
 	case JOB_OPEN:
+	case JOB_AUTHOR:
 		break;
 	}
 }
@@ -676,6 +700,18 @@ int worker_close(struct worker *w, uint64_t conn)
 
 	if (j == NULL)
 		return CN_ERR_NOMEM;
+	return queue(w, j);
+}
+
+int worker_author(struct worker *w, uint64_t token, const struct entry *e)
+{
+	struct job *j = job_new(JOB_AUTHOR, token);
+
+	if (j == NULL)
+		return CN_ERR_NOMEM;
+	j->entry = *e;
+	j->entry.body.vv = NULL;
+	j->entry.body.vv_len = 0;
 	return queue(w, j);
 }
 

@@ -20,7 +20,9 @@
  *   WORKER_DONE      a one-shot session is caught up both ways;
  *   WORKER_AUTH      certificates or revocations changed: `auth` is a fresh
  *                    authority (revocations, for refusing peers) and `cert`
- *                    the node's own certificate (cert_len 0: none valid).
+ *                    the node's own certificate (cert_len 0: none valid);
+ *   WORKER_AUTHORED  the entry of worker_author() `conn` (its token) was
+ *                    written, durably, when `rc` is 0; else `rc` and `why`.
  *
  * The thread also notices writes by other processes (cardctl) within
  * `tick_ms` (replica_changed), tells every session (which then pushes what
@@ -54,6 +56,7 @@ enum worker_event_type {
 	WORKER_CLOSE,
 	WORKER_DONE,
 	WORKER_AUTH,
+	WORKER_AUTHORED,
 };
 
 /* A session's state as the status file shows it. */
@@ -75,6 +78,7 @@ struct worker_event {
 	size_t cert_len;
 	char why[256];             /* CLOSE */
 	struct worker_peer peer;   /* DONE, CLOSE: the session's last state */
+	int rc;                    /* AUTHORED: replica_author()'s result */
 	struct worker_event *next; /* private */
 };
 
@@ -121,6 +125,11 @@ int worker_ping(struct worker *w, uint64_t conn, uint64_t nonce);
 /* The connection is gone: close its session.  Messages delivered before
  * are still handled (committed entries stay committed). */
 int worker_close(struct worker *w, uint64_t conn);
+
+/* Author one entry as this node (a reader's card.validate …): copied; the
+ * WORKER_AUTHORED event with conn = token says how it went.  The entry may
+ * not point outside itself (no watermark vv). */
+int worker_author(struct worker *w, uint64_t token, const struct entry *e);
 
 /* The last state of conn's session (refreshed at most twice a second).
  * false if the worker has no session of that id. */

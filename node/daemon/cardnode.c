@@ -31,8 +31,10 @@
 #include "config.h"
 #include "log.h"
 #include "net.h"
+#include "policy.h"
 #include "cn.h"
 #include "replica.h"
+#include "taps.h"
 
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
@@ -64,9 +66,27 @@ struct daemon {
 	struct config cfg;
 	struct replica *r;
 	struct net *net;
+	struct taps *taps;
 	bool stopping;
 	char status_path[1100];
 };
+
+/* The net's callbacks go through the daemon: the reader may be gone. */
+static void on_authored(void *ctx, uint64_t token, int rc, const char *why)
+{
+	struct daemon *d = ctx;
+
+	if (d->taps != NULL)
+		taps_authored(d->taps, token, rc, why);
+}
+
+static void on_status_extra(void *ctx, FILE *f)
+{
+	struct daemon *d = ctx;
+
+	if (d->taps != NULL)
+		taps_status(d->taps, f);
+}
 
 static void on_net_stopped(void *ctx)
 {
@@ -86,6 +106,8 @@ static void on_stop_signal(uv_signal_t *h, int signum)
 		return;
 	d->stopping = true;
 	log_info("%s: stopping", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	taps_stop(d->taps);
+	d->taps = NULL;
 	net_stop(d->net, on_net_stopped, d);
 }
 
@@ -104,15 +126,26 @@ static void on_sighup(uv_signal_t *h, int signum)
 		return;
 	}
 	if (strcmp(c.data_dir, d->cfg.data_dir) != 0 ||
-	    strcmp(c.listen, d->cfg.listen) != 0)
-		log_warn("SIGHUP: data_dir and listen take effect at the next start");
-	log_set_level(c.log_level);
+	    strcmp(c.listen, d->cfg.listen) != 0 ||
+	    c.keepalive_s != d->cfg.keepalive_s ||
+	    c.dead_after_s != d->cfg.dead_after_s ||
+	    c.max_connections != d->cfg.max_connections ||
+	    c.watermark_interval_s != d->cfg.watermark_interval_s ||
+	    c.watermark_max_age_s != d->cfg.watermark_max_age_s ||
+	    strcmp(c.reader_device, d->cfg.reader_device) != 0 ||
+	    c.reader_mode != d->cfg.reader_mode ||
+	    strcmp(c.reader_name, d->cfg.reader_name) != 0 ||
+	    c.tap_log_days != d->cfg.tap_log_days ||
+	    c.flag_stale != d->cfg.flag_stale)
+		log_warn("SIGHUP: only [peers] and log_level are reloaded; the "
+			 "other changes take effect at the next start");
 	if (net_set_peers(d->net, (const char *const *)c.peers, c.npeers, err,
 			  sizeof err) != 0) {
-		log_error("SIGHUP: peers not reloaded: %s", err);
+		log_error("SIGHUP: configuration not reloaded: %s", err);
 		config_free(&c);
 		return;
 	}
+	log_set_level(c.log_level);
 	log_info("SIGHUP: configuration reloaded (%zu peers)", c.npeers);
 	config_free(&d->cfg);
 	d->cfg = c;
@@ -191,9 +224,9 @@ static int run(const char *path)
 	replica_info(d.r, &info);
 	log_info("cardnode %s: node %s (%s), data dir %s", CARDNODE_VERSION,
 		 info.name, info.scope, d.cfg.data_dir);
-	if (!info.has_cert)
-		log_warn("no valid certificate is installed: peers will refuse "
-			 "this node (cardctl cert install)");
+	/* Dates (validity, terms, the tap log) are the deployment's. */
+	if (policy_tz_set(info.timezone[0] ? info.timezone : "Asia/Shanghai") != CN_OK)
+		log_warn("time zone '%s' unknown: using UTC", info.timezone);
 	signal(SIGPIPE, SIG_IGN);
 	if ((rc = uv_loop_init(&d.loop)) != 0) {
 		log_error("cannot start the event loop: %s", uv_strerror(rc));
@@ -213,6 +246,10 @@ static int run(const char *path)
 	nc.watermark_ms = (uint64_t)d.cfg.watermark_interval_s * 1000u;
 	nc.watermark_max_age_ms = (uint64_t)d.cfg.watermark_max_age_s * 1000u;
 	nc.status_path = d.status_path;
+	nc.authored = on_authored;
+	nc.authored_ctx = &d;
+	nc.status_extra = on_status_extra;
+	nc.status_ctx = &d;
 	uv_signal_init(&d.loop, &d.sigterm);
 	uv_signal_init(&d.loop, &d.sigint);
 	uv_signal_init(&d.loop, &d.sighup);
@@ -220,12 +257,34 @@ static int run(const char *path)
 	uv_signal_start(&d.sigterm, on_stop_signal, SIGTERM);
 	uv_signal_start(&d.sigint, on_stop_signal, SIGINT);
 	uv_signal_start(&d.sighup, on_sighup, SIGHUP);
-	if ((rc = net_start(&d.net, &d.loop, d.r, &nc, err, sizeof err)) != 0) {
+	if (strcmp(d.cfg.reader_device, "none") != 0) {
+		struct taps_config tc = {
+			.device = d.cfg.reader_device,
+			.mode = d.cfg.reader_mode,
+			.name = d.cfg.reader_name,
+			.data_dir = d.cfg.data_dir,
+			.log_days = d.cfg.tap_log_days,
+			.flag_stale = d.cfg.flag_stale,
+			.watermark_max_age_ms = nc.watermark_max_age_ms,
+		};
+		/* Before the net: the reader's view is taken while this thread
+		 * still owns the replica. */
+		if ((rc = taps_start(&d.taps, &d.loop, d.r, &tc, err, sizeof err)) != 0)
+			log_error("reader: %s", err);
+	}
+	if (rc != 0) {
+		d.stopping = true;
+		on_net_stopped(&d);
+		ret = EXIT_RUNTIME;
+	} else if ((rc = net_start(&d.net, &d.loop, d.r, &nc, err, sizeof err)) != 0) {
+		taps_stop(d.taps);
+		d.taps = NULL;
 		log_error("%s", err);
 		d.stopping = true;
 		on_net_stopped(&d);
 		ret = rc == CN_ERR_INVAL ? EXIT_USAGE : EXIT_RUNTIME;
 	} else {
+		taps_set_net(d.taps, d.net);
 		log_info("running: %zu peers configured", d.cfg.npeers);
 	}
 	uv_run(&d.loop, UV_RUN_DEFAULT);

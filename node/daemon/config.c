@@ -8,8 +8,10 @@
 #include <string.h>
 
 #include <ini.h>
+#include <uv.h>
 
 #include "config.h"
+#include "net.h"
 
 struct parse {
 	struct config *c;
@@ -30,6 +32,9 @@ static const struct key {
 	{"node", "max_connections"},    /* 7 */
 	{"reader", "device"},           /* 8 */
 	{"reader", "mode"},             /* 9 */
+	{"reader", "name"},             /* 10 */
+	{"reader", "tap_log_days"},     /* 11 */
+	{"reader", "flag_stale"},       /* 12 */
 };
 
 __attribute__((format(printf, 2, 3)))
@@ -73,13 +78,18 @@ static int on_key(void *user, const char *section, const char *name,
 {
 	struct parse *p = user;
 	struct config *c = p->c;
+	struct sockaddr_in a4;
+	struct sockaddr_in6 a6;
+	char host[256], port[8];
 	size_t k;
 
 	if (strcmp(section, "peers") == 0 && strcmp(name, "peer") == 0) {
 		if (c->npeers == CONFIG_PEERS_MAX)
 			return bad(p, "more than %d peers", CONFIG_PEERS_MAX);
-		if (value[0] == '\0' || strchr(value, ':') == NULL)
-			return bad(p, "peer '%s' is not HOST:PORT", value);
+		if (!net_parse_hostport(value, host, sizeof host, port, sizeof port) ||
+		    strcmp(port, "0") == 0)
+			return bad(p, "peer '%s' is not HOST:PORT (port 1–65535; "
+				   "[v6]:PORT for IPv6)", value);
 		for (size_t i = 0; i < c->npeers; i++)
 			if (strcmp(c->peers[i], value) == 0)
 				return bad(p, "peer '%s' is listed twice", value);
@@ -111,8 +121,12 @@ static int on_key(void *user, const char *section, const char *name,
 			c->listen[0] = '\0';
 			return 1;
 		}
-		if (!copy(c->listen, sizeof c->listen, value) || strchr(value, ':') == NULL)
-			return bad(p, "listen '%s' is not HOST:PORT or none", value);
+		if (!copy(c->listen, sizeof c->listen, value) ||
+		    !net_parse_hostport(value, host, sizeof host, port, sizeof port) ||
+		    (uv_ip4_addr(host, atoi(port), &a4) != 0 &&
+		     uv_ip6_addr(host, atoi(port), &a6) != 0))
+			return bad(p, "listen '%s' is not IP:PORT, [IPv6]:PORT or none",
+				   value);
 		return 1;
 	case 2:
 		if (!log_level_parse(value, &c->log_level))
@@ -142,28 +156,38 @@ static int on_key(void *user, const char *section, const char *name,
 			return bad(p, "max_connections '%s' is not 1–65536", value);
 		return 1;
 	case 8:
-		if (strcmp(value, "none") == 0) {
-			copy(c->reader_device, sizeof c->reader_device, value);
-			return 1;
-		}
-		if (strncmp(value, "nfc:", 4) != 0 && strncmp(value, "sim:", 4) != 0)
+		if (strcmp(value, "none") != 0 && strncmp(value, "nfc:", 4) != 0 &&
+		    strncmp(value, "sim:", 4) != 0)
 			return bad(p, "reader device '%s' is not none, nfc:CONNSTRING "
 				   "or sim:SOCKET", value);
-		return bad(p, "reader device '%s': reader backends are not part of "
-			   "this build yet; use none", value);
+		if ((strncmp(value, "nfc:", 4) == 0 && value[4] == '\0') ||
+		    (strncmp(value, "sim:", 4) == 0 && value[4] != '/'))
+			return bad(p, "reader device '%s': nfc: needs a libnfc "
+				   "connstring, sim: an absolute socket path", value);
+		if (!copy(c->reader_device, sizeof c->reader_device, value))
+			return bad(p, "reader device '%s' is too long", value);
+		return 1;
 	case 9:
-		if (strcmp(value, "gate") == 0)
-			c->reader_mode = READER_GATE;
-		else if (strcmp(value, "validate") == 0)
-			c->reader_mode = READER_VALIDATE;
-		else if (strcmp(value, "register") == 0)
-			c->reader_mode = READER_REGISTER;
-		else if (strcmp(value, "issue") == 0)
-			c->reader_mode = READER_ISSUE;
-		else
+		if (station_mode_parse(value, &c->reader_mode) != 0)
 			return bad(p, "reader mode '%s' is not one of gate, validate, "
 				   "register, issue", value);
 		return 1;
+	case 10:
+		if (!copy(c->reader_name, sizeof c->reader_name, value) ||
+		    strpbrk(value, ",\"\t") != NULL)
+			return bad(p, "reader name '%s': 1–%d bytes, no comma, quote "
+				   "or tab", value, CN_ACTOR_MAX);
+		return 1;
+	case 11:
+		if (!parse_uint(value, 1, 3650, &c->tap_log_days))
+			return bad(p, "tap_log_days '%s' is not 1–3650", value);
+		return 1;
+	case 12:
+		if (strcmp(value, "yes") == 0 || strcmp(value, "no") == 0) {
+			c->flag_stale = value[0] == 'y';
+			return 1;
+		}
+		return bad(p, "flag_stale '%s' is not yes or no", value);
 	}
 	return 0;
 }
@@ -182,7 +206,11 @@ bool config_load(const char *path, struct config *c, char *err, size_t errlen)
 	c->keepalive_s = 20;
 	c->dead_after_s = 60;
 	c->max_connections = 1024;
+	snprintf(c->listen, sizeof c->listen, "0.0.0.0:%d", NET_DEFAULT_PORT);
 	strcpy(c->reader_device, "none");
+	strcpy(c->reader_name, "reader");
+	c->tap_log_days = 90;
+	c->flag_stale = true;
 	if ((f = fopen(path, "r")) == NULL) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return false;

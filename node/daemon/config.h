@@ -12,16 +12,15 @@
 #include <stdint.h>
 
 #include "log.h"
+#include "station.h"
 
 #define CONFIG_PEERS_MAX 256
-
-enum reader_mode { READER_GATE = 0, READER_VALIDATE, READER_REGISTER, READER_ISSUE };
 
 struct config {
 	char path[1024];
 	/* [node] */
 	char data_dir[1024];
-	char listen[300];             /* "" = do not listen */
+	char listen[300];             /* default 0.0.0.0:7420; "" = none */
 	enum log_level log_level;
 	unsigned watermark_interval_s; /* city nodes; 0 = never */
 	unsigned watermark_max_age_s;
@@ -33,7 +32,10 @@ struct config {
 	size_t npeers;
 	/* [reader] */
 	char reader_device[1024];     /* "none", "nfc:…", "sim:…" */
-	enum reader_mode reader_mode;
+	enum station_mode reader_mode;
+	char reader_name[CN_ACTOR_MAX + 1];
+	unsigned tap_log_days;
+	bool flag_stale;
 	/* which single keys were set (for "set twice") */
 	uint32_t seen;
 };

@@ -92,6 +92,20 @@ wait_until 10 sh -c "[ \$('$CARDCTL' -d '$T/school_b' --json status |
 	fail "school B is not connected to both after SIGHUP"
 echo "school B: connected to the district and the city"
 
+say "the city and the district list each other: one connection"
+node_conf city "$(node_addr city | sed 's/.*://')" "$(node_addr district)"
+kill -HUP "$(cat "$T/city.pid")"
+wait_until 10 grep -q "SIGHUP: configuration reloaded (1 peers)" "$T/city.log" ||
+	fail "the city did not reload"
+wait_until 10 sh -c "'$CARDCTL' -d '$T/city' --json status | grep -q '\"state\": \"connected\"'" ||
+	fail "the city's district peer is not connected"
+sleep 3
+n=$(grep -c "connected (" "$T/city.log")
+[ "$n" -le 3 ] || fail "the city connected $n times: redialling a covered peer"
+expect_exit 0 "$CARDCTL" -d "$T/district" --json status
+assert_eq 3 "$(grep -c '"state": "connected"' "$OUT")" "the district's peers: one line per node"
+echo "city and district: one connection, shown as connected on both sides"
+
 say "a bad peer on SIGHUP changes nothing"
 cp "$T/school_b.conf" "$T/school_b.conf.good"
 printf 'peer = not-an-address\n' >>"$T/school_b.conf"
