@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -29,7 +30,7 @@ static const struct cli_cmd tap_cmd = {
 	"it in its tap log, and this command prints the decision.  The socket\n"
 	"is found in the daemon's status file unless --socket is given.\n"
 	"\n"
-	"Prints 'DECISION card CARD student EDU_ID: DETAIL'; --json keys:\n"
+	"Prints 'DECISION  card CARD  student EDU_ID: DETAIL'; --json keys:\n"
 	"decision, card, student, detail (null when empty).\n"
 	"Exit status as 'check': 0 accept, 3 unknown, 4 any rejection; 1 when\n"
 	"there is no simulated reader to talk to.\n"
@@ -259,6 +260,16 @@ int cmd_taps_main(int argc, char **argv)
 		return ret;
 	if (to_s && (ret = cli_parse_date(&taps_cmd, "--to", to_s, &to)))
 		return ret;
+	{
+		char dir[4200];
+		struct stat st;
+		snprintf(dir, sizeof dir, "%s/%s", cli.data_dir, TAPLOG_DIR);
+		if (stat(dir, &st) != 0) {
+			cli_err("%s has no tap log (no reader has run on this node)",
+				cli.data_dir);
+			return CLI_NOTFOUND;
+		}
+	}
 	if (cli.json)
 		json_array_begin();
 	else

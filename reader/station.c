@@ -66,15 +66,15 @@ static void disambiguate(struct replica *view, const struct reader_tap *t,
 	int n = res->candidates;
 
 	if (t->chip != CARD_OK) {
-		snprintf(p->detail, sizeof p->detail, "%d live cards share this "
-			 "UID and the chip gives no card number", n);
+		snprintf(p->detail, sizeof p->detail, "%d cards share this UID "
+			 "and the chip gives no card number", n);
 		return;
 	}
 	c = card_of(view, t->data.card_no, &st);
 	if (c == NULL || !same_uid(c, t) ||
 	    replica_check_card(view, t->data.card_no, now_ms, &byno) != CN_OK) {
-		snprintf(p->detail, sizeof p->detail, "%d live cards share this "
-			 "UID; the chip's card %s is not one of them", n,
+		snprintf(p->detail, sizeof p->detail, "%d cards share this UID; "
+			 "the chip's card %s is not one of them", n,
 			 t->data.card_no);
 		return;
 	}
@@ -126,8 +126,9 @@ static void plan_dated(struct station_plan *p, const struct card_state *c,
 	enum decision lacking = validate ? DEC_NOT_VALIDATED : DEC_UNREGISTERED;
 
 	if (c == NULL || (p->decision != DEC_ACCEPT && p->decision != lacking)) {
-		snprintf(p->detail, sizeof p->detail, "not %s: %s",
-			 validate ? "validated" : "registered",
+		size_t n = strlen(p->detail);
+		snprintf(p->detail + n, sizeof p->detail - n, "%snot %s: %s",
+			 n ? "; " : "", validate ? "validated" : "registered",
 			 policy_decision_name(p->decision));
 		return;
 	}
@@ -146,15 +147,23 @@ static void plan_dated(struct station_plan *p, const struct card_state *c,
 	if (!p->disagree)
 		snprintf(p->detail, sizeof p->detail, "already %s",
 			 validate ? "validated" : "registered");
-	if (p->disagree && (t->chip == CARD_OK || t->chip == CARD_BLANK)) {
+	/* Bring the chip up to date: a disagreeing one, or a blank one. */
+	if ((p->disagree && t->chip == CARD_OK) || t->chip == CARD_BLANK) {
 		data_of(c, &p->data);
 		p->write = true;
+		p->format = t->chip == CARD_BLANK;
 	}
 }
 
 static void plan_issue(struct station_plan *p, const struct card_state *c,
 		       const struct reader_tap *t)
 {
+	if (c == NULL && p->decision == DEC_AMBIGUOUS) {
+		snprintf(p->detail, sizeof p->detail, "several cards share this "
+			 "UID and a blank chip cannot say which one it is: not "
+			 "personalised");
+		return;
+	}
 	if (c == NULL) {
 		snprintf(p->detail, sizeof p->detail, "no card with this UID in "
 			 "the replica: issue it first (cardctl card issue)");

@@ -19,6 +19,7 @@
 #include "util.h"
 
 #define PRUNE_EVERY_MS (3600u * 1000u)
+#define ANSWER_MARGIN_MS 300u
 
 struct pending {
 	uint64_t token;
@@ -59,6 +60,9 @@ static void record(struct taps *t, struct pending *p)
 	struct taplog_row row;
 
 	util_hex_encode(p->tap.uid, p->tap.uid_len, uid);
+	for (char *c = uid; *c; c++)
+		if (*c >= 'a' && *c <= 'f')
+			*c = (char)(*c - 'a' + 'A');
 	snprintf(detail, sizeof detail, "%s", pl->detail);
 	if (t->cfg.flag_stale && t->cfg.watermark_max_age_ms &&
 	    (replica_watermark(t->view, &wm) != CN_OK ||
@@ -122,6 +126,15 @@ static void finish(struct taps *t, struct pending *p)
 	a.write = p->plan.write;
 	a.format = p->plan.format;
 	a.data = p->plan.data;
+	/* The reader waits NFC_ANSWER_MS for an answer; one that may come
+	 * too late to be taken writes nothing, and says so. */
+	if (a.write && util_now_ms() > p->tap.time_ms + NFC_ANSWER_MS - ANSWER_MARGIN_MS) {
+		size_t n = strlen(p->plan.detail);
+		a.write = false;
+		snprintf(p->plan.detail + n, sizeof p->plan.detail - n,
+			 "%scard not written: the answer came too late for the "
+			 "reader", n ? "; " : "");
+	}
 	nfc_reader_answer(t->nfc, p->tap.id, &a);
 	if (!a.write) {
 		record(t, p);
@@ -151,10 +164,12 @@ static void on_tap(struct taps *t, const struct reader_tap *tap, bool sim)
 		finish(t, p);
 		return;
 	}
-	if (t->net == NULL ||
-	    (rc = net_author(t->net, p->token, &p->plan.entry)) != CN_OK) {
-		station_after(t->view, tap, tap->time_ms, CN_ERR_INVAL,
-			      "the node is stopping", &p->plan);
+	rc = t->net != NULL ? net_author(t->net, p->token, &p->plan.entry)
+			    : CN_ERR_INVAL;
+	if (rc != CN_OK) {
+		station_after(t->view, tap, tap->time_ms, rc,
+			      rc == CN_ERR_INVAL ? "the node is stopping"
+						 : cn_strerror(rc), &p->plan);
 		finish(t, p);
 	}
 }
@@ -214,7 +229,7 @@ static void nfc_state(void *ctx, bool up, const char *why)
 	if (up)
 		log_info("reader %s: ready", t->device);
 	else
-		log_warn("reader %s: not available: %s", t->device, why);
+		log_warn("reader: not available: %s", why);
 }
 
 static void sim_tap(void *ctx, const struct reader_tap *tap)
