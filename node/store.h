@@ -8,7 +8,9 @@
  *   meta       text key → value         node settings, hlc, flags
  *   origin     idx u32 → origin record  (pk, head seq, head hash, flags)
  *   origin_pk  pk[32] → idx u32
- *   log        idx u32 ‖ seq u64 → wire entry [payload, sig]
+ *   log        idx u32 ‖ first seq u64 → up to 8 consecutive entries of
+ *                                        the origin, stored compactly
+ *                                        (log.c; the wire form is rebuilt)
  *   student    edu_id → student record  (folded state + history refs)
  *   card       card_no → edu_id         (dup: every student a number was
  *                                        ever issued to; the state decides)
