@@ -764,89 +764,26 @@ int entry_decode(const uint8_t *p, size_t len, struct entry *e,
 
 /* ---- the stored form ------------------------------------------------------ */
 
-/* A text is stored as head = length << 2 | form, then: the bytes (TX_RAW);
- * the digits as one number (TX_DIGITS: edu_ids, card numbers); or the
- * position of its one '-' and the other digits as one number (TX_DASHED:
- * school codes).  The length keeps leading zeros. */
-enum { TX_RAW = 0, TX_DIGITS = 1, TX_DASHED = 2 };
-#define TX_DIGITS_MAX 19 /* 10^19 < 2^64 */
-
-static void put_text(struct bw *w, const char *s)
-{
-	size_t n = strlen(s), dash = n, i;
-	uint64_t v = 0;
-
-	for (i = 0; i < n; i++) {
-		if (s[i] == '-' && dash == n)
-			dash = i;
-		else if (is_digit(s[i]))
-			v = v * 10 + (uint64_t)(s[i] - '0');
-		else
-			break;
-	}
-	if (i < n || n - (dash < n) == 0 || n - (dash < n) > TX_DIGITS_MAX) {
-		bw_uv(w, (uint64_t)n << 2 | TX_RAW);
-		bw_put(w, s, n);
-		return;
-	}
-	bw_uv(w, (uint64_t)n << 2 | (dash < n ? TX_DASHED : TX_DIGITS));
-	if (dash < n)
-		bw_uv(w, dash);
-	bw_uv(w, v);
-}
-
-/* A text of at most `max` bytes into out[max + 1]; false if malformed. */
-static bool get_text(struct br *r, char *out, size_t max)
-{
-	uint64_t head = br_uv(r), n = head >> 2, form = head & 3, dash = n, v;
-
-	if (r->bad || n > max || form > TX_DASHED)
-		return false;
-	out[n] = '\0';
-	if (form == TX_RAW) {
-		br_get(r, out, (size_t)n);
-		return !r->bad && memchr(out, '\0', (size_t)n) == NULL;
-	}
-	if (form == TX_DASHED)
-		dash = br_uv(r);
-	v = br_uv(r);
-	if (r->bad || n - (form == TX_DASHED) == 0 ||
-	    n - (form == TX_DASHED) > TX_DIGITS_MAX ||
-	    (form == TX_DASHED && dash >= n))
-		return false;
-	for (size_t i = (size_t)n; i-- > 0;) {
-		if (i == dash) {
-			out[i] = '-';
-			continue;
-		}
-		out[i] = (char)('0' + v % 10);
-		v /= 10;
-	}
-	return v == 0;
-}
-
 #define PK_SIG 1u   /* flag bits of the stored form */
 #define PK_ACTOR 2u
 
 int entry_pack(const struct entry *e, uint64_t base_hlc, const uint8_t *sig,
 	       struct bw *w)
 {
-	uint64_t d = e->hlc - base_hlc;
-
-	bw_uv(w, d << 1 ^ (0 - (d >> 63))); /* zigzag: small either way */
+	bw_zz(w, e->hlc - base_hlc);
 	bw_u8(w, e->op);
-	put_text(w, e->key);
+	bw_text(w, e->key);
 	bw_u8(w, (uint8_t)((sig != NULL ? PK_SIG : 0) |
 			   (e->actor[0] != '\0' ? PK_ACTOR : 0)));
 	if (e->actor[0] != '\0')
-		put_text(w, e->actor);
+		bw_text(w, e->actor);
 	bw_uv(w, e->body.has);
 	for (unsigned k = 0; k < BK__COUNT; k++) {
 		const struct field *f = &fields[k];
 		if (!(e->body.has & BF(k)))
 			continue;
 		switch (f->type) {
-		case FT_TEXT: put_text(w, field_cptr(&e->body, f)); break;
+		case FT_TEXT: bw_text(w, field_cptr(&e->body, f)); break;
 		case FT_UID:
 			bw_u8(w, e->body.uid_len);
 			bw_put(w, e->body.uid, e->body.uid_len);
@@ -867,11 +804,10 @@ int entry_pack(const struct entry *e, uint64_t base_hlc, const uint8_t *sig,
 int entry_unpack_head(struct br *r, uint64_t base_hlc, uint64_t *hlc,
 		      uint8_t *op, char key[static CN_EDU_ID_MAX + 1])
 {
-	uint64_t z = br_uv(r);
-
-	*hlc = base_hlc + (z >> 1 ^ (0 - (z & 1)));
+	*hlc = base_hlc + br_zz(r);
 	*op = br_u8(r);
-	return get_text(r, key, CN_EDU_ID_MAX) ? CN_OK : CN_ERR_MALFORMED;
+	br_text(r, key, CN_EDU_ID_MAX);
+	return r->bad ? CN_ERR_MALFORMED : CN_OK;
 }
 
 /* One body field of the stored form; false if malformed. */
@@ -881,7 +817,9 @@ static bool get_field(struct br *r, struct entry_body *b, unsigned k)
 	uint64_t v;
 
 	switch (f->type) {
-	case FT_TEXT: return get_text(r, field_ptr(b, f), f->size - 1u);
+	case FT_TEXT:
+		br_text(r, field_ptr(b, f), f->size - 1u);
+		return !r->bad;
 	case FT_UID:
 		b->uid_len = br_u8(r);
 		if (b->uid_len > CN_UID_MAX)
@@ -919,9 +857,10 @@ int entry_unpack(struct br *r, uint64_t base_hlc, struct entry *e,
 	if (entry_unpack_head(r, base_hlc, &e->hlc, &e->op, e->key) != CN_OK)
 		return CN_ERR_MALFORMED;
 	flags = br_u8(r);
-	if (flags & ~(PK_SIG | PK_ACTOR) ||
-	    ((flags & PK_ACTOR) &&
-	     (!get_text(r, e->actor, CN_ACTOR_MAX) || e->actor[0] == '\0')))
+	if (flags & PK_ACTOR)
+		br_text(r, e->actor, CN_ACTOR_MAX);
+	if (r->bad || flags & ~(PK_SIG | PK_ACTOR) ||
+	    ((flags & PK_ACTOR) && e->actor[0] == '\0'))
 		return CN_ERR_MALFORMED;
 	has = br_uv(r);
 	if (r->bad || has >= BF(BK__COUNT))
