@@ -273,15 +273,31 @@ static size_t srec_encode(const struct srec *rec, uint8_t *buf, size_t cap)
 
 	if (slen == 0)
 		return 0;
+	uint32_t newest = 0;
+
 	bw_uv(&w, slen);
 	bw_put(&w, state, slen);
 	bw_uv(&w, rec->newest_hlc);
-	bw_uv(&w, rec->newest_idx);
-	bw_uv(&w, rec->newest_seq);
 	bw_uv(&w, rec->nrefs);
+	/* A ref's seq follows the one before of the same origin (a history's
+	 * entries are often consecutive): a difference to it. */
 	for (uint32_t i = 0; i < rec->nrefs; i++) {
-		bw_uv(&w, rec->refs[i].idx);
-		bw_uv(&w, rec->refs[i].seq);
+		const struct hist_ref *f = &rec->refs[i];
+		bw_uv(&w, f->idx);
+		if (i > 0 && f->idx == f[-1].idx)
+			bw_zz(&w, f->seq - f[-1].seq);
+		else
+			bw_uv(&w, f->seq);
+		if (rec->has_newest && f->idx == rec->newest_idx &&
+		    f->seq == rec->newest_seq)
+			newest = i + 1;
+	}
+	/* The newest entry applied is one of the refs: its place, or 0
+	 * and itself. */
+	bw_uv(&w, newest);
+	if (newest == 0) {
+		bw_uv(&w, rec->newest_idx);
+		bw_uv(&w, rec->newest_seq);
 	}
 	return w.bad ? 0 : w.len;
 }

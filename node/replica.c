@@ -187,7 +187,7 @@ void srec_free(struct srec *rec)
 int srec_decode(const uint8_t *buf, size_t len, struct srec *rec)
 {
 	struct br r = {buf, len, 0, false};
-	uint64_t slen, nrefs;
+	uint64_t slen, nrefs, newest;
 
 	memset(rec, 0, sizeof *rec);
 	slen = br_uv(&r);
@@ -197,9 +197,6 @@ int srec_decode(const uint8_t *buf, size_t len, struct srec *rec)
 		return CN_ERR_STORE;
 	r.off += (size_t)slen;
 	rec->newest_hlc = br_uv(&r);
-	rec->newest_idx = (uint32_t)br_uv(&r);
-	rec->newest_seq = br_uv(&r);
-	rec->has_newest = rec->newest_seq != 0;
 	nrefs = br_uv(&r);
 	if (r.bad || nrefs > len)
 		return CN_ERR_STORE;
@@ -208,10 +205,25 @@ int srec_decode(const uint8_t *buf, size_t len, struct srec *rec)
 		return CN_ERR_NOMEM;
 	rec->caprefs = (uint32_t)(nrefs ? nrefs : 1);
 	for (uint64_t i = 0; i < nrefs; i++) {
-		rec->refs[i].idx = (uint32_t)br_uv(&r);
-		rec->refs[i].seq = br_uv(&r);
+		struct hist_ref *f = &rec->refs[i];
+		f->idx = (uint32_t)br_uv(&r);
+		if (i > 0 && f->idx == f[-1].idx)
+			f->seq = f[-1].seq + br_zz(&r);
+		else
+			f->seq = br_uv(&r);
 	}
 	rec->nrefs = (uint32_t)nrefs;
+	newest = br_uv(&r);
+	if (newest == 0) {
+		rec->newest_idx = (uint32_t)br_uv(&r);
+		rec->newest_seq = br_uv(&r);
+	} else if (newest <= nrefs) {
+		rec->newest_idx = rec->refs[newest - 1].idx;
+		rec->newest_seq = rec->refs[newest - 1].seq;
+	} else {
+		r.bad = true;
+	}
+	rec->has_newest = rec->newest_seq != 0;
 	if (r.bad || r.off != len) {
 		srec_free(rec);
 		return CN_ERR_STORE;
@@ -1356,6 +1368,15 @@ static int verify_origin(struct replica *r, MDB_txn *txn, uint32_t idx,
 	return CN_OK;
 }
 
+static int count_keyed(void *ctx, const struct log_group *g,
+		       const struct log_head *h)
+{
+	(void)g;
+	if (h->key[0] != '\0')
+		++*(uint64_t *)ctx;
+	return CN_OK;
+}
+
 int replica_verify(struct replica *r, uint8_t digest[static CN_KEY_LEN],
 		   struct replica_counts *counts, char *prob, size_t plen)
 {
@@ -1364,6 +1385,7 @@ int replica_verify(struct replica *r, uint8_t digest[static CN_KEY_LEN],
 	MDB_txn *txn = NULL;
 	MDB_cursor *cur = NULL;
 	MDB_val k, v;
+	uint64_t keyed = 0, refs = 0;
 	int rc, ret;
 
 	if (prob != NULL && plen > 0)
@@ -1381,6 +1403,8 @@ int replica_verify(struct replica *r, uint8_t digest[static CN_KEY_LEN],
 		goto out;
 	for (uint32_t i = 0; i < r->norigins && ret == CN_OK; i++)
 		ret = verify_origin(r, txn, i, prob, plen);
+	if (ret == CN_OK)
+		ret = log_heads(r, txn, 0, 1, false, count_keyed, &keyed);
 	if (ret != CN_OK)
 		goto out;
 	/* Re-fold every history from its entries and compare. */
@@ -1402,6 +1426,7 @@ int replica_verify(struct replica *r, uint8_t digest[static CN_KEY_LEN],
 			break;
 		}
 		n = history_load(r, txn, &rec, &h);
+		refs += rec.nrefs;
 		fold_init(&st, rec.st.edu_id);
 		for (int i = 0; i < n; i++) {
 			enum fold_reason why = fold_apply(&r->fenv, &st, &h[i].e);
@@ -1410,6 +1435,15 @@ int replica_verify(struct replica *r, uint8_t digest[static CN_KEY_LEN],
 					"from the stored one", rec.st.edu_id);
 				ret = CN_ERR_MALFORMED;
 			}
+		}
+		if (k.mv_size != strlen(rec.st.edu_id) ||
+		    memcmp(k.mv_data, rec.st.edu_id, k.mv_size) != 0 ||
+		    (n > 0 && (rec.newest_hlc != h[n - 1].e.hlc ||
+			       rec.newest_idx != h[n - 1].idx ||
+			       rec.newest_seq != h[n - 1].e.seq))) {
+			problem(prob, plen, "student %s: the record's key or newest "
+				"entry disagrees with its history", rec.st.edu_id);
+			ret = CN_ERR_MALFORMED;
 		}
 		la = fold_digest_bytes(&st, a, sizeof a);
 		lb = fold_digest_bytes(&rec.st, b, sizeof b);
@@ -1422,6 +1456,14 @@ int replica_verify(struct replica *r, uint8_t digest[static CN_KEY_LEN],
 			ret = digest_add(d, &st);
 		free(h);
 		srec_free(&rec);
+	}
+	/* The histories name as many entries as the log holds with a key: a
+	 * student record missing shows here. */
+	if (ret == CN_OK && refs != keyed) {
+		problem(prob, plen, "the student records name %llu log entries, "
+			"the log holds %llu with a student",
+			(unsigned long long)refs, (unsigned long long)keyed);
+		ret = CN_ERR_MALFORMED;
 	}
 out:
 	if (cur)

@@ -1,8 +1,8 @@
 /*
  * test_log.c — the log table's stored form (node/log.c): entries grouped
  * per origin come back byte for byte, whatever batches they arrived in; a
- * damaged record is reported, never a crash; a data dir of another store
- * format is refused.
+ * damaged log or student record is reported, never a crash; a data dir of
+ * another store format is refused.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +11,7 @@
 #include "check.h"
 #include "replica_int.h"
 #include "testutil.h"
+#include "util.h"
 
 static struct tu_deploy dep;
 static struct tu_node city, b;
@@ -145,8 +146,10 @@ static void test_round_trip(void)
 
 /* ---- damage, written straight into b's LMDB ---------------------------- */
 
-/* Put (v) or delete (v NULL) the log record k of the closed data dir. */
-static void set_record(const uint8_t k[12], const void *v, size_t vlen)
+/* Put (v) or delete (v NULL) the record k of table db in b's data dir
+ * (closed). */
+static void set_record(enum store_db db, const void *k, size_t klen,
+		       const void *v, size_t vlen)
 {
 	struct store s;
 	MDB_txn *txn;
@@ -154,14 +157,15 @@ static void set_record(const uint8_t k[12], const void *v, size_t vlen)
 	CHECK_EQ(store_open(&s, b.dir, false, false, false), 0);
 	CHECK_EQ(store_begin(&s, true, &txn), 0);
 	if (v != NULL)
-		CHECK_EQ(store_put(&s, txn, DB_LOG, k, 12, v, vlen, 0), 0);
+		CHECK_EQ(store_put(&s, txn, db, k, klen, v, vlen, 0), 0);
 	else
-		CHECK_EQ(store_del(&s, txn, DB_LOG, k, 12, NULL, 0), 0);
+		CHECK_EQ(store_del(&s, txn, db, k, klen, NULL, 0), 0);
 	CHECK_EQ(store_commit(&s, txn), 0);
 	store_close(&s);
 }
 
-static size_t get_record(const uint8_t k[12], uint8_t *out, size_t cap)
+static size_t get_record(enum store_db db, const void *k, size_t klen,
+			 uint8_t *out, size_t cap)
 {
 	struct store s;
 	MDB_txn *txn;
@@ -169,7 +173,7 @@ static size_t get_record(const uint8_t k[12], uint8_t *out, size_t cap)
 
 	CHECK_EQ(store_open(&s, b.dir, false, false, false), 0);
 	CHECK_EQ(store_begin(&s, false, &txn), 0);
-	CHECK_EQ(store_get(&s, txn, DB_LOG, k, 12, &v), 0);
+	CHECK_EQ(store_get(&s, txn, db, k, klen, &v), 0);
 	CHECK(v.mv_size <= cap);
 	memcpy(out, v.mv_data, v.mv_size);
 	mdb_txn_abort(txn);
@@ -180,6 +184,13 @@ static size_t get_record(const uint8_t k[12], uint8_t *out, size_t cap)
 static int count_cb(void *ctx, uint64_t seq, const uint8_t *wire, size_t len)
 {
 	(void)seq, (void)wire, (void)len;
+	++*(size_t *)ctx;
+	return 0;
+}
+
+static int student_cb(void *ctx, const struct student_state *st)
+{
+	(void)st;
 	++*(size_t *)ctx;
 	return 0;
 }
@@ -196,6 +207,7 @@ static int hist_cb(void *ctx, const struct log_item *it)
 static void damaged(const char *what)
 {
 	struct replica *r;
+	struct check_result res;
 	char err[512], prob[256];
 	uint8_t d[32];
 	size_t n = 0;
@@ -211,45 +223,63 @@ static void damaged(const char *what)
 	(void)replica_log_walk(r, city.id, 12, 14, count_cb, &n);
 	(void)replica_history(r, "11010506", hist_cb, &n);
 	(void)replica_log_all(r, hist_cb, &n);
+	(void)replica_students_walk(r, student_cb, &n);
+	(void)replica_check_card(r, "4200000003", util_now_ms(), &res);
 	replica_close(r);
 }
 
-static void test_damage(void)
+/* Every bit flip (of bits 0, 3 and 6 of each byte) and every cut of the
+ * record k of table db, then trailing bytes and its removal: each must be
+ * reported by verify.  Returns the flips tried. */
+static size_t damage_record(enum store_db db, const void *k, size_t klen)
 {
-	uint8_t k[12], orig[4096], bad[4096];
-	size_t len, flips = 0;
-	char err[512];
-	struct replica *r;
+	uint8_t orig[4096], bad[4096];
+	size_t len = get_record(db, k, klen, orig, sizeof orig - 8), flips = 0;
 
-	tu_node_close(&b);
-	/* b holds one origin, the city's (index 0); damage its second group. */
-	store_be32(k, 0);
-	store_be64(k + 4, 1 + LOG_GROUP);
-	len = get_record(k, orig, sizeof orig);
 	for (size_t at = 0; at < len; at++) {
 		for (int bit = 0; bit < 8; bit += 3, flips++) {
 			memcpy(bad, orig, len);
 			bad[at] ^= (uint8_t)(1u << bit);
-			set_record(k, bad, len);
+			set_record(db, k, klen, bad, len);
 			damaged("a flipped bit");
 		}
 	}
 	for (size_t cut = 0; cut < len; cut++) {
-		set_record(k, orig, cut);
+		set_record(db, k, klen, orig, cut);
 		damaged("a cut record");
 	}
 	memcpy(bad, orig, len);
 	memcpy(bad + len, orig + len - 8, 8);
-	set_record(k, bad, len + 8);
+	set_record(db, k, klen, bad, len + 8);
 	damaged("trailing bytes");
-	set_record(k, NULL, 0);
-	damaged("a missing group");
-	set_record(k, orig, len);
+	set_record(db, k, klen, NULL, 0);
+	damaged("a missing record");
+	set_record(db, k, klen, orig, len);
+	return flips;
+}
+
+static void test_damage(void)
+{
+	const char *edu = "11010506";
+	uint8_t k[12];
+	size_t flips;
+	char err[512];
+	struct replica *r;
+
+	tu_node_close(&b);
+	/* b holds one origin, the city's (index 0): its second group. */
+	store_be32(k, 0);
+	store_be64(k + 4, 1 + LOG_GROUP);
+	flips = damage_record(DB_LOG, k, sizeof k);
+	printf("log: %zu bit flips, every cut, trailing bytes and a missing "
+	       "group of the log: all reported by verify, no crash\n", flips);
+	/* A student record: the state, the newest entry and the refs. */
+	flips = damage_record(DB_STUDENT, edu, strlen(edu));
+	printf("log: %zu bit flips, every cut, trailing bytes and a missing "
+	       "student record: all reported by verify, no crash\n", flips);
 	CHECK_EQ(replica_open(b.dir, 0, &b.r, err, sizeof err), 0);
 	verify_ok(&b);
 	tu_node_close(&b);
-	printf("log: %zu bit flips, %zu cuts, trailing bytes and a missing group "
-	       "all reported by verify, no crash\n", flips, len);
 	/* Another store format is refused at open, with the reason. */
 	{
 		struct store s;
