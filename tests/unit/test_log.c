@@ -16,44 +16,12 @@
 static struct tu_deploy dep;
 static struct tu_node city, b;
 
-/* Copies of wire entries, in walk order. */
-struct wires {
-	uint8_t **w;
-	size_t *len;
-	size_t n, cap;
-};
-
-static int grab(void *ctx, uint64_t seq, const uint8_t *wire, size_t len)
-{
-	struct wires *ws = ctx;
-
-	(void)seq;
-	if (ws->n == ws->cap) {
-		ws->cap = ws->cap ? ws->cap * 2 : 64;
-		ws->w = realloc(ws->w, ws->cap * sizeof *ws->w);
-		ws->len = realloc(ws->len, ws->cap * sizeof *ws->len);
-		CHECK(ws->w != NULL && ws->len != NULL);
-	}
-	CHECK((ws->w[ws->n] = malloc(len)) != NULL);
-	memcpy(ws->w[ws->n], wire, len);
-	ws->len[ws->n++] = len;
-	return 0;
-}
-
-static void wires_free(struct wires *ws)
-{
-	for (size_t i = 0; i < ws->n; i++)
-		free(ws->w[i]);
-	free(ws->w);
-	free(ws->len);
-	memset(ws, 0, sizeof *ws);
-}
-
-static void same_wires(const struct wires *x, size_t from, const struct wires *y)
+static void same_wires(const struct tu_batch *x, size_t from,
+		       const struct tu_batch *y)
 {
 	for (size_t i = 0; i < y->n; i++) {
-		CHECK_EQ(x->len[from + i], y->len[i]);
-		CHECK_MEM(x->w[from + i], y->w[i], y->len[i]);
+		CHECK_EQ(x->lens[from + i], y->lens[i]);
+		CHECK_MEM(x->ents[from + i], y->ents[i], y->lens[i]);
 	}
 }
 
@@ -99,13 +67,13 @@ static void verify_ok(struct tu_node *n)
 static void test_round_trip(void)
 {
 	static const size_t chunks[] = {1, 2, 5, 9, 3, 8, 17};
-	struct wires all = {0}, got = {0}, part = {0};
+	struct tu_batch all = {0}, got = {0}, part = {0};
 	struct ingest_report rep;
 	char d1[65], d2[65];
 	size_t end = 0;
 
 	author_city();
-	CHECK_EQ(replica_log_walk(city.r, city.id, 0, 0, grab, &all), 0);
+	CHECK_EQ(replica_log_walk(city.r, city.id, 0, 0, tu_batch_add, &all), 0);
 	CHECK_EQ(all.n, 45);
 	tu_cert_install(&dep, &b, city.id, ROLE_CITY, "110000");
 	/* b receives the log in chunks from its head: each stores up to its
@@ -116,20 +84,20 @@ static void test_round_trip(void)
 		end += chunks[c % (sizeof chunks / sizeof chunks[0])];
 		if (end > all.n)
 			end = all.n;
-		CHECK_EQ(replica_ingest(b.r, (const uint8_t *const *)all.w + head,
-					all.len + head, end - head, &rep), 0);
+		CHECK_EQ(replica_ingest(b.r, (const uint8_t *const *)all.ents + head,
+					all.lens + head, end - head, &rep), 0);
 		CHECK_EQ(rep.applied, replica_head(b.r, city.id) - head);
 	}
 	/* Again: every entry a duplicate, checked against the stored ones. */
-	CHECK_EQ(replica_ingest(b.r, (const uint8_t *const *)all.w, all.len,
+	CHECK_EQ(replica_ingest(b.r, (const uint8_t *const *)all.ents, all.lens,
 				all.n, &rep), 0);
 	CHECK_EQ(rep.duplicate, all.n);
 	CHECK_EQ(rep.applied, 0);
-	CHECK_EQ(replica_log_walk(b.r, city.id, 0, 0, grab, &got), 0);
+	CHECK_EQ(replica_log_walk(b.r, city.id, 0, 0, tu_batch_add, &got), 0);
 	CHECK_EQ(got.n, all.n);
 	same_wires(&all, 0, &got);
 	/* A walk from inside one group to inside another. */
-	CHECK_EQ(replica_log_walk(b.r, city.id, 10, 19, grab, &part), 0);
+	CHECK_EQ(replica_log_walk(b.r, city.id, 10, 19, tu_batch_add, &part), 0);
 	CHECK_EQ(part.n, 10);
 	same_wires(&all, 9, &part);
 	verify_ok(&city);
@@ -137,9 +105,9 @@ static void test_round_trip(void)
 	tu_digest(&city, d1);
 	tu_digest(&b, d2);
 	CHECK_STR(d1, d2);
-	wires_free(&all);
-	wires_free(&got);
-	wires_free(&part);
+	tu_batch_free(&all);
+	tu_batch_free(&got);
+	tu_batch_free(&part);
 	printf("log: 45 entries in groups of %d, ingested in odd chunks, come back "
 	       "byte for byte\n", LOG_GROUP);
 }
