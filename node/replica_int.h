@@ -131,7 +131,7 @@ int log_group_parse(const uint8_t *val, size_t vlen, struct log_group *g);
 int log_group_slot(const struct log_group *g, size_t *off, struct br *slot);
 /* The entry (origin, seq) in the slot at *off (moved past it), decoded:
  * every field but prev (zero); *sig points into the record or is NULL.
- * CN_ERR_STORE if corrupt. */
+ * CN_ERR_STORE if corrupt.  Reads only g's val, vlen and base_hlc. */
 int log_group_entry(const struct log_group *g, size_t *off,
 		    const uint8_t origin[static CN_KEY_LEN], uint64_t seq,
 		    struct entry *e, const uint8_t **sig);

@@ -60,6 +60,9 @@ int store_begin(struct store *s, bool write, MDB_txn **txn);
 int store_commit(struct store *s, MDB_txn *txn);
 /* Double the map size (no transaction of this process may be open). */
 int store_grow(struct store *s);
+/* Double the map size until `bytes` more than the pages in use fit (no
+ * transaction of this process may be open). */
+int store_reserve(struct store *s, size_t bytes);
 
 /* Convenience wrappers returning cn errors (CN_ERR_NOTFOUND for
  * MDB_NOTFOUND, CN_ERR_TOOBIG for MDB_MAP_FULL). */
