@@ -270,11 +270,10 @@ static size_t srec_encode(const struct srec *rec, uint8_t *buf, size_t cap)
 	uint8_t state[8192];
 	size_t slen = fold_state_encode(&rec->st, state, sizeof state);
 	struct bw w = {buf, 0, cap, false};
+	uint32_t newest = 0;
 
 	if (slen == 0)
 		return 0;
-	uint32_t newest = 0;
-
 	bw_uv(&w, slen);
 	bw_put(&w, state, slen);
 	bw_uv(&w, rec->newest_hlc);

@@ -127,6 +127,8 @@ void log_cache_free(struct replica *r)
 	r->lcache = NULL;
 }
 
+/* Make c hold group (idx, first) as stored in v: nothing to do if it was
+ * built from the same bytes. */
 static int cache_fill(struct replica *r, MDB_txn *txn, struct log_cache *c,
 		      uint32_t idx, uint64_t first, const MDB_val *v)
 {
