@@ -1,6 +1,7 @@
 /*
  * bytes.h — bounded byte writer and reader for this machine's own stored
- * records (LEB128 integers, length-prefixed strings).  Overflowing the
+ * records (LEB128 integers, length-prefixed strings, texts of digits as
+ * numbers).  Overflowing the
  * buffer or reading past the end sets `bad` and never touches memory out of
  * bounds; callers check `bad` once at the end.
  */
@@ -40,12 +41,50 @@ static inline void bw_uv(struct bw *w, uint64_t v)
 	} while (v);
 }
 
+/* A difference a - b of two u64s, either sign, as zigzag LEB128: small
+ * either way.  br_zz() gives back what to add to b. */
+static inline void bw_zz(struct bw *w, uint64_t d)
+{
+	bw_uv(w, d << 1 ^ (0 - (d >> 63)));
+}
+
 static inline void bw_str(struct bw *w, const char *s)
 {
 	size_t n = strlen(s);
 
 	bw_uv(w, n);
 	bw_put(w, s, n);
+}
+
+/* A text as head = length << 2 | form, then: its bytes (BX_RAW); its digits
+ * as one number (BX_DIGITS: edu_ids, card numbers); or the position of its
+ * one '-' and the other digits as one number (BX_DASHED: school codes).
+ * The length keeps leading zeros.  Read back by br_text(). */
+enum { BX_RAW = 0, BX_DIGITS = 1, BX_DASHED = 2 };
+#define BX_DIGITS_MAX 19 /* 10^19 < 2^64 */
+
+static inline void bw_text(struct bw *w, const char *s)
+{
+	size_t n = strlen(s), dash = n, i;
+	uint64_t v = 0;
+
+	for (i = 0; i < n; i++) {
+		if (s[i] == '-' && dash == n)
+			dash = i;
+		else if (s[i] >= '0' && s[i] <= '9')
+			v = v * 10 + (uint64_t)(s[i] - '0');
+		else
+			break;
+	}
+	if (i < n || n - (dash < n) == 0 || n - (dash < n) > BX_DIGITS_MAX) {
+		bw_uv(w, (uint64_t)n << 2 | BX_RAW);
+		bw_put(w, s, n);
+		return;
+	}
+	bw_uv(w, (uint64_t)n << 2 | (dash < n ? BX_DASHED : BX_DIGITS));
+	if (dash < n)
+		bw_uv(w, dash);
+	bw_uv(w, v);
 }
 
 struct br {
@@ -88,6 +127,13 @@ static inline uint64_t br_uv(struct br *r)
 	return 0;
 }
 
+static inline uint64_t br_zz(struct br *r)
+{
+	uint64_t z = br_uv(r);
+
+	return z >> 1 ^ (0 - (z & 1));
+}
+
 /* A string of at most `max` bytes into dst[max + 1]. */
 static inline void br_str(struct br *r, char *dst, size_t max)
 {
@@ -99,6 +145,45 @@ static inline void br_str(struct br *r, char *dst, size_t max)
 	}
 	br_get(r, dst, (size_t)n);
 	dst[n] = '\0';
+}
+
+/* A bw_text() of at most `max` bytes into dst[max + 1]; bad if it is
+ * longer, holds a NUL byte or is not a form bw_text() writes. */
+static inline void br_text(struct br *r, char *dst, size_t max)
+{
+	uint64_t head = br_uv(r), n = head >> 2, form = head & 3, dash = n, v;
+
+	dst[0] = '\0';
+	if (r->bad || n > max || form > BX_DASHED) {
+		r->bad = true;
+		return;
+	}
+	dst[n] = '\0';
+	if (form == BX_RAW) {
+		br_get(r, dst, (size_t)n);
+		if (memchr(dst, '\0', (size_t)n) != NULL)
+			r->bad = true;
+		return;
+	}
+	if (form == BX_DASHED)
+		dash = br_uv(r);
+	v = br_uv(r);
+	if (r->bad || n - (form == BX_DASHED) == 0 ||
+	    n - (form == BX_DASHED) > BX_DIGITS_MAX ||
+	    (form == BX_DASHED && dash >= n)) {
+		r->bad = true;
+		return;
+	}
+	for (size_t i = (size_t)n; i-- > 0;) {
+		if (i == dash) {
+			dst[i] = '-';
+			continue;
+		}
+		dst[i] = (char)('0' + v % 10);
+		v /= 10;
+	}
+	if (v != 0)
+		r->bad = true;
 }
 
 #endif

@@ -151,7 +151,7 @@ int replica_init(const struct replica_init *in,
 	util_hex_encode(inst, sizeof inst, insthex);
 	ret = store_begin(&r.st, true, &txn);
 	if (ret == CN_OK) {
-		if ((ret = meta_put_u64(&r, txn, META_FORMAT, 1)) == CN_OK &&
+		if ((ret = meta_put_u64(&r, txn, META_FORMAT, STORE_FORMAT)) == CN_OK &&
 		    (ret = meta_put_str(&r, txn, "node", hex)) == CN_OK &&
 		    (ret = meta_put_str(&r, txn, META_NAME, in->name)) == CN_OK &&
 		    (ret = meta_put_str(&r, txn, META_ROLE,

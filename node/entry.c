@@ -14,6 +14,7 @@
 
 #include <sodium.h>
 
+#include "bytes.h"
 #include "cbor_rw.h"
 
 #define ENTRY_FEE_MAX 100000000u /* 1 000 000 yuan, in fen */
@@ -486,18 +487,15 @@ static const char *check_key(const struct entry *e)
 	return entry_edu_id_valid(e->key) ? NULL : "key is not a valid edu_id";
 }
 
-/* Every rule an entry must satisfy; NULL when it does. */
-static const char *check_entry(const struct entry *e)
+/* Every rule on what the stored form keeps (all but origin, seq and
+ * prev); NULL when they hold. */
+static const char *check_content(const struct entry *e)
 {
 	int oi = op_index(e->op);
 	const char *why;
 
 	if (oi < 0)
 		return "unknown op";
-	if (e->seq == 0)
-		return "seq must be at least 1";
-	if (e->seq == 1 && !all_zero(e->prev, CN_KEY_LEN))
-		return "prev must be 32 zero bytes at seq 1";
 	if (e->hlc == 0)
 		return "hlc must not be zero";
 	why = check_key(e);
@@ -506,6 +504,18 @@ static const char *check_entry(const struct entry *e)
 	if (!text_ok(e->actor, sizeof e->actor, 0))
 		return "actor is not valid UTF-8 text";
 	return check_body(&e->body, oi);
+}
+
+/* Every rule an entry must satisfy; NULL when it does. */
+static const char *check_entry(const struct entry *e)
+{
+	if (op_index(e->op) < 0)
+		return "unknown op";
+	if (e->seq == 0)
+		return "seq must be at least 1";
+	if (e->seq == 1 && !all_zero(e->prev, CN_KEY_LEN))
+		return "prev must be 32 zero bytes at seq 1";
+	return check_content(e);
 }
 
 /* ---- encoding ----------------------------------------------------------- */
@@ -750,6 +760,122 @@ int entry_decode(const uint8_t *p, size_t len, struct entry *e,
 		memset(e, 0, sizeof *e);
 	}
 	return rc;
+}
+
+/* ---- the stored form ------------------------------------------------------ */
+
+#define PK_SIG 1u   /* flag bits of the stored form */
+#define PK_ACTOR 2u
+
+int entry_pack(const struct entry *e, uint64_t base_hlc, const uint8_t *sig,
+	       struct bw *w)
+{
+	bw_zz(w, e->hlc - base_hlc);
+	bw_u8(w, e->op);
+	bw_text(w, e->key);
+	bw_u8(w, (uint8_t)((sig != NULL ? PK_SIG : 0) |
+			   (e->actor[0] != '\0' ? PK_ACTOR : 0)));
+	if (e->actor[0] != '\0')
+		bw_text(w, e->actor);
+	bw_uv(w, e->body.has);
+	for (unsigned k = 0; k < BK__COUNT; k++) {
+		const struct field *f = &fields[k];
+		if (!(e->body.has & BF(k)))
+			continue;
+		switch (f->type) {
+		case FT_TEXT: bw_text(w, field_cptr(&e->body, f)); break;
+		case FT_UID:
+			bw_u8(w, e->body.uid_len);
+			bw_put(w, e->body.uid, e->body.uid_len);
+			break;
+		case FT_KEY32: bw_put(w, field_cptr(&e->body, f), CN_KEY_LEN); break;
+		case FT_UINT: bw_uv(w, get_uint(&e->body, f)); break;
+		default:
+			bw_uv(w, e->body.vv_len);
+			bw_put(w, e->body.vv, e->body.vv_len);
+			break;
+		}
+	}
+	if (sig != NULL)
+		bw_put(w, sig, CN_SIG_LEN);
+	return w->bad ? CN_ERR_TOOBIG : CN_OK;
+}
+
+int entry_unpack_head(struct br *r, uint64_t base_hlc, uint64_t *hlc,
+		      uint8_t *op, char key[static CN_EDU_ID_MAX + 1])
+{
+	*hlc = base_hlc + br_zz(r);
+	*op = br_u8(r);
+	br_text(r, key, CN_EDU_ID_MAX);
+	return r->bad ? CN_ERR_MALFORMED : CN_OK;
+}
+
+/* One body field of the stored form; false if malformed. */
+static bool get_field(struct br *r, struct entry_body *b, unsigned k)
+{
+	const struct field *f = &fields[k];
+	uint64_t v;
+
+	switch (f->type) {
+	case FT_TEXT:
+		br_text(r, field_ptr(b, f), f->size - 1u);
+		return !r->bad;
+	case FT_UID:
+		b->uid_len = br_u8(r);
+		if (b->uid_len > CN_UID_MAX)
+			return false;
+		br_get(r, b->uid, b->uid_len);
+		return !r->bad;
+	case FT_KEY32:
+		br_get(r, field_ptr(b, f), CN_KEY_LEN);
+		return !r->bad;
+	case FT_UINT:
+		v = br_uv(r);
+		if (r->bad || v > field_uint_max(f))
+			return false;
+		set_uint(b, f, v);
+		return true;
+	default:
+		v = br_uv(r);
+		if (r->bad || v > r->len - r->off)
+			return false;
+		b->vv = r->p + r->off;
+		b->vv_len = (size_t)v;
+		r->off += (size_t)v;
+		return true;
+	}
+}
+
+int entry_unpack(struct br *r, uint64_t base_hlc, struct entry *e,
+		 const uint8_t **sig)
+{
+	uint8_t flags;
+	uint64_t has;
+
+	memset(e, 0, sizeof *e);
+	*sig = NULL;
+	if (entry_unpack_head(r, base_hlc, &e->hlc, &e->op, e->key) != CN_OK)
+		return CN_ERR_MALFORMED;
+	flags = br_u8(r);
+	if (flags & PK_ACTOR)
+		br_text(r, e->actor, CN_ACTOR_MAX);
+	if (r->bad || flags & ~(PK_SIG | PK_ACTOR) ||
+	    ((flags & PK_ACTOR) && e->actor[0] == '\0'))
+		return CN_ERR_MALFORMED;
+	has = br_uv(r);
+	if (r->bad || has >= BF(BK__COUNT))
+		return CN_ERR_MALFORMED;
+	e->body.has = (uint32_t)has;
+	for (unsigned k = 0; k < BK__COUNT; k++)
+		if ((has & BF(k)) && !get_field(r, &e->body, k))
+			return CN_ERR_MALFORMED;
+	if (flags & PK_SIG) {
+		if (r->len - r->off < CN_SIG_LEN)
+			return CN_ERR_MALFORMED;
+		*sig = r->p + r->off;
+		r->off += CN_SIG_LEN;
+	}
+	return r->bad || check_content(e) != NULL ? CN_ERR_MALFORMED : CN_OK;
 }
 
 /* ---- wire form ------------------------------------------------------------- */

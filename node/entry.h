@@ -163,6 +163,29 @@ int entry_wire_decode(const uint8_t *buf, size_t len, const uint8_t **payload,
 		      size_t *plen, const uint8_t **sig, size_t *used,
 		      const char **why);
 
+/* The stored form of an entry (the log table, see docs/replica.md):
+ * everything but origin, seq and prev, which the table's key and the hash
+ * chain give back.  hlc is stored relative to `base_hlc`, and texts of
+ * digits (edu_ids, card numbers, school codes) as numbers, so the form is
+ * about a third of the payload's size.  Together with origin, seq and prev,
+ * entry_encode() of what entry_unpack() gives is the exact payload packed.
+ *
+ * entry_pack appends the form of `e` and of `sig` (NULL: none) to w:
+ * CN_ERR_TOOBIG, with w->bad set, if it does not fit.
+ * entry_unpack reads one form from r and fills every field of e but origin,
+ * seq and prev (zero); *sig points at the signature inside r's buffer, or
+ * is NULL.  CN_ERR_MALFORMED unless the bytes are a form whose entry
+ * satisfies every rule of entry_encode() (a corrupt record).
+ * entry_unpack_head reads only the first fields: hlc, op and key. */
+struct bw;
+struct br;
+int entry_pack(const struct entry *e, uint64_t base_hlc, const uint8_t *sig,
+	       struct bw *w);
+int entry_unpack(struct br *r, uint64_t base_hlc, struct entry *e,
+		 const uint8_t **sig);
+int entry_unpack_head(struct br *r, uint64_t base_hlc, uint64_t *hlc,
+		      uint8_t *op, char key[static CN_EDU_ID_MAX + 1]);
+
 /* BLAKE2b-256 of a payload: what `prev` chains and what is signed. */
 void entry_hash(const uint8_t *payload, size_t plen,
 		uint8_t out[static CN_KEY_LEN]);

@@ -312,7 +312,7 @@ enum fold_reason fold_apply(const struct fold_env *env, struct student_state *st
 
 /* ---- the stored form ------------------------------------------------- */
 
-#define STATE_FORMAT 1
+#define STATE_FORMAT 2
 
 size_t fold_state_encode(const struct student_state *st, uint8_t *buf,
 			 size_t cap)
@@ -321,11 +321,11 @@ size_t fold_state_encode(const struct student_state *st, uint8_t *buf,
 	uint8_t flags = (uint8_t)(st->known | st->has_idd << 1 | st->has_gdd << 2);
 
 	bw_u8(&w, STATE_FORMAT);
-	bw_str(&w, st->edu_id);
+	bw_text(&w, st->edu_id);
 	bw_u8(&w, flags);
-	bw_str(&w, st->name);
-	bw_str(&w, st->school);
-	bw_str(&w, st->class_);
+	bw_text(&w, st->name);
+	bw_text(&w, st->school);
+	bw_text(&w, st->class_);
 	bw_u8(&w, st->gender);
 	bw_u8(&w, st->grade);
 	bw_u8(&w, st->stage);
@@ -337,7 +337,7 @@ size_t fold_state_encode(const struct student_state *st, uint8_t *buf,
 	bw_u8(&w, st->ncards);
 	for (int i = 0; i < st->ncards; i++) {
 		const struct card_state *c = &st->cards[i];
-		bw_str(&w, c->card);
+		bw_text(&w, c->card);
 		bw_u8(&w, c->uid_len);
 		bw_put(&w, c->uid, c->uid_len);
 		bw_u8(&w, (uint8_t)(c->kind | c->terminal << 2 | c->lost << 4 |
@@ -348,8 +348,8 @@ size_t fold_state_encode(const struct student_state *st, uint8_t *buf,
 		bw_uv(&w, c->expires);
 		bw_uv(&w, c->valid_through);
 		bw_uv(&w, c->registered_term);
-		bw_str(&w, c->replaces);
-		bw_str(&w, c->replaced_by);
+		bw_text(&w, c->replaces);
+		bw_text(&w, c->replaced_by);
 		bw_u8(&w, c->reissue_state);
 		if (c->reissue_state != REISSUE_NONE) {
 			bw_u8(&w, c->reissue_delivery);
@@ -368,14 +368,16 @@ int fold_state_decode(const uint8_t *buf, size_t len, struct student_state *st)
 	memset(st, 0, sizeof *st);
 	if (br_u8(&r) != STATE_FORMAT)
 		return CN_ERR_MALFORMED;
-	br_str(&r, st->edu_id, CN_EDU_ID_MAX);
+	br_text(&r, st->edu_id, CN_EDU_ID_MAX);
 	flags = br_u8(&r);
+	if (flags & ~7u)
+		return CN_ERR_MALFORMED;
 	st->known = flags & 1;
 	st->has_idd = (flags >> 1) & 1;
 	st->has_gdd = (flags >> 2) & 1;
-	br_str(&r, st->name, CN_NAME_MAX);
-	br_str(&r, st->school, CN_SCHOOL_MAX);
-	br_str(&r, st->class_, CN_CLASS_MAX);
+	br_text(&r, st->name, CN_NAME_MAX);
+	br_text(&r, st->school, CN_SCHOOL_MAX);
+	br_text(&r, st->class_, CN_CLASS_MAX);
 	st->gender = br_u8(&r);
 	st->grade = br_u8(&r);
 	st->stage = br_u8(&r);
@@ -390,12 +392,14 @@ int fold_state_decode(const uint8_t *buf, size_t len, struct student_state *st)
 	for (int i = 0; i < st->ncards && !r.bad; i++) {
 		struct card_state *c = &st->cards[i];
 		uint8_t bits;
-		br_str(&r, c->card, CN_CARD_NO_MAX);
+		br_text(&r, c->card, CN_CARD_NO_MAX);
 		c->uid_len = br_u8(&r);
 		if (c->uid_len > CN_UID_MAX)
 			return CN_ERR_MALFORMED;
 		br_get(&r, c->uid, c->uid_len);
 		bits = br_u8(&r);
+		if (bits & ~0x3fu)
+			return CN_ERR_MALFORMED;
 		c->kind = bits & 3;
 		c->terminal = (bits >> 2) & 3;
 		c->lost = (bits >> 4) & 1;
@@ -406,8 +410,8 @@ int fold_state_decode(const uint8_t *buf, size_t len, struct student_state *st)
 		c->expires = (uint32_t)br_uv(&r);
 		c->valid_through = (uint32_t)br_uv(&r);
 		c->registered_term = (uint32_t)br_uv(&r);
-		br_str(&r, c->replaces, CN_CARD_NO_MAX);
-		br_str(&r, c->replaced_by, CN_CARD_NO_MAX);
+		br_text(&r, c->replaces, CN_CARD_NO_MAX);
+		br_text(&r, c->replaced_by, CN_CARD_NO_MAX);
 		c->reissue_state = br_u8(&r);
 		if (c->reissue_state != REISSUE_NONE) {
 			c->reissue_delivery = br_u8(&r);

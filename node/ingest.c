@@ -20,7 +20,6 @@
 #include <sodium.h>
 
 #include "bytes.h"
-#include "cbor_rw.h"
 #include "hlc.h"
 #include "replica_int.h"
 #include "util.h"
@@ -62,6 +61,7 @@ struct ingest {
 	uint64_t own_seen;
 	uint64_t watermark;     /* newest applied city.watermark time */
 	uint64_t applied_before;
+	struct log_writer lw;   /* the log group being appended to */
 };
 
 __attribute__((format(printf, 2, 3)))
@@ -274,18 +274,33 @@ static size_t srec_encode(const struct srec *rec, uint8_t *buf, size_t cap)
 	uint8_t state[8192];
 	size_t slen = fold_state_encode(&rec->st, state, sizeof state);
 	struct bw w = {buf, 0, cap, false};
+	uint32_t newest = 0;
 
 	if (slen == 0)
 		return 0;
 	bw_uv(&w, slen);
 	bw_put(&w, state, slen);
 	bw_uv(&w, rec->newest_hlc);
-	bw_uv(&w, rec->newest_idx);
-	bw_uv(&w, rec->newest_seq);
 	bw_uv(&w, rec->nrefs);
+	/* A ref's seq follows the one before of the same origin (a history's
+	 * entries are often consecutive): a difference to it. */
 	for (uint32_t i = 0; i < rec->nrefs; i++) {
-		bw_uv(&w, rec->refs[i].idx);
-		bw_uv(&w, rec->refs[i].seq);
+		const struct hist_ref *f = &rec->refs[i];
+		bw_uv(&w, f->idx);
+		if (i > 0 && f->idx == f[-1].idx)
+			bw_zz(&w, f->seq - f[-1].seq);
+		else
+			bw_uv(&w, f->seq);
+		if (rec->has_newest && f->idx == rec->newest_idx &&
+		    f->seq == rec->newest_seq)
+			newest = i + 1;
+	}
+	/* The newest entry applied is one of the refs: its place, or 0
+	 * and itself. */
+	bw_uv(&w, newest);
+	if (newest == 0) {
+		bw_uv(&w, rec->newest_idx);
+		bw_uv(&w, rec->newest_seq);
 	}
 	return w.bad ? 0 : w.len;
 }
@@ -529,19 +544,11 @@ static int ingest_origin(struct ingest *in, struct item *it, size_t n)
 	}
 	/* Entries at or below the head: duplicates, or evidence of a fork. */
 	for (; i < n && it[i].seq <= o->head; i++) {
-		const uint8_t *wire;
+		const uint8_t *wire, *held;
 		size_t wlen;
-		uint8_t held[CN_KEY_LEN];
-		const uint8_t *payload;
-		size_t plen;
-		const uint8_t *sig;
-		size_t used;
-		const char *why;
-		if ((ret = log_get(r, in->txn, idx, it[i].seq, &wire, &wlen)) != CN_OK)
+		if ((ret = log_get(r, in->txn, idx, it[i].seq, &wire, &wlen,
+				   &held)) != CN_OK)
 			return ret;
-		if (entry_wire_decode(wire, wlen, &payload, &plen, &sig, &used, &why))
-			return CN_ERR_STORE;
-		entry_hash(payload, plen, held);
 		if (memcmp(held, it[i].hash, CN_KEY_LEN) == 0) {
 			rep->duplicate++;
 			continue;
@@ -601,41 +608,32 @@ static int ingest_origin(struct ingest *in, struct item *it, size_t n)
 		     (unsigned long long)it[last_ok].seq);
 	}
 	for (size_t j = i; j < last_ok; j++) {
-		uint8_t k[12], bare[CN_ENTRY_MAX], packed[CN_ENTRY_MAX];
-		size_t plen;
 		/* An inner signature that does not verify is not the author's:
 		 * the payload is vouched for by the later one, so it is kept
 		 * without the bad signature. */
 		if (it[j].sig != NULL && j + 1 < last_ok &&
 		    entry_verify(it[j].hash, it[j].sig, it[j].origin) != CN_OK) {
-			if ((ret = entry_wire_encode(it[j].payload, it[j].plen, NULL,
-						     bare, sizeof bare, &it[j].wlen)) != CN_OK)
-				return ret;
-			it[j].wire = bare;
 			it[j].sig = NULL;
 			rep->badsig++;
 			note(rep, "origin %s… seq %llu carried a signature that does not "
 			     "verify; kept unsigned, vouched for by a later signature",
 			     util_short_hex(it[0].origin, hx), (unsigned long long)it[j].seq);
 		}
-		store_be32(k, idx);
-		store_be64(k + 4, it[j].seq);
-		/* The newest origin's log is the end of the database: its
-		 * entries append in key order. */
-		if ((ret = log_pack(it[j].wire, it[j].wlen, packed, sizeof packed,
-				    &plen)) != CN_OK)
-			return CN_ERR_STORE; /* decoded and checked already */
-		ret = store_put(&r->st, in->txn, DB_LOG, k, sizeof k, packed, plen,
-				idx + 1 == r->norigins ? MDB_APPEND : 0);
-		if (ret != CN_OK)
+		if ((ret = log_append(r, in->txn, &in->lw, idx, it[j].e,
+				      it[j].sig)) != CN_OK)
 			return ret;
 		if ((ret = apply_one(in, idx, it[j].e)) != CN_OK)
 			return ret;
 		if (it[j].hlc > in->hlc_seen)
 			in->hlc_seen = it[j].hlc;
-		if (in->ndirty >= CACHE_FLUSH_AT && (ret = flush(in)) != CN_OK)
+		/* A write-back may re-fold histories from the log. */
+		if (in->ndirty >= CACHE_FLUSH_AT &&
+		    ((ret = log_flush(r, in->txn, &in->lw)) != CN_OK ||
+		     (ret = flush(in)) != CN_OK))
 			return ret;
 	}
+	if ((ret = log_flush(r, in->txn, &in->lw)) != CN_OK)
+		return ret;
 	if (last_ok > i) {
 		o = &r->origins[idx];
 		o->head = it[last_ok - 1].seq;
@@ -788,6 +786,7 @@ out:
 	}
 	free(in.dirty);
 	free(in.slots);
+	log_writer_free(&in.lw);
 	if (!kept) {
 		free(items);
 		free(decoded);
@@ -1070,37 +1069,18 @@ static int keylist_add(struct keylist *l, const char *key, size_t len)
 	return CN_OK;
 }
 
+static int key_of_head(void *ctx, const struct log_group *g,
+		       const struct log_head *h)
+{
+	(void)g;
+	return keylist_add(ctx, h->key, strlen(h->key));
+}
+
 /* Histories with entries of origin `idx`, seq > after: from the log. */
 static int keys_of_origin(struct replica *r, MDB_txn *txn, uint32_t idx,
 			  uint64_t after, struct keylist *l)
 {
-	MDB_cursor *cur;
-	MDB_val k, v;
-	uint8_t kb[12];
-	int rc, ret = CN_OK;
-
-	store_be32(kb, idx);
-	store_be64(kb + 4, after + 1);
-	k.mv_data = kb;
-	k.mv_size = sizeof kb;
-	if ((rc = mdb_cursor_open(txn, r->st.dbi[DB_LOG], &cur)) != 0)
-		return store_error(&r->st, rc, "cursor");
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && ret == CN_OK;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		struct entry e;
-		size_t len;
-		if (k.mv_size != 12 || store_rd32(k.mv_data) != idx)
-			break;
-		if (log_unpack(r->origins[idx].pk, v.mv_data, v.mv_size, r->logbuf,
-			       sizeof r->logbuf, &len) != CN_OK ||
-		    log_decode(r->logbuf, len, &e, NULL) != CN_OK) {
-			ret = CN_ERR_STORE;
-			break;
-		}
-		ret = keylist_add(l, e.key, strlen(e.key));
-	}
-	mdb_cursor_close(cur);
-	return ret;
+	return log_heads(r, txn, idx, after + 1, true, key_of_head, l);
 }
 
 /* Histories with refused entries of origin `idx`. */
@@ -1207,13 +1187,16 @@ int replica_revocation_install(struct replica *r, const uint8_t *buf,
 /* ---- bulk import: rebuilding the materialized tables ------------------ */
 
 /* One log entry with a history, as the rebuild sorts them: by key, then
- * in fold order.  `val` points at the stored entry inside the map (valid
+ * in fold order.  `val` points at its group record inside the map (valid
  * for the rebuild's transaction: the log is not written meanwhile). */
 struct bref {
 	char key[CN_EDU_ID_MAX + 1];
 	uint32_t rank;          /* rank of the origin's public key */
 	uint32_t idx;
-	uint32_t vlen;
+	uint32_t vlen;          /* the group record val[vlen] … */
+	uint32_t off;           /* … the entry's slot in it … */
+	uint64_t base_hlc;      /* … and its base hlc (pass 2 reads only
+				 * the slot: one cache miss, not two) */
 	uint64_t hlc;
 	uint64_t seq;
 	const uint8_t *val;
@@ -1266,40 +1249,6 @@ static bool bsort_same_key(const struct bsort *x, const struct bsort *y)
 {
 	return x->pfx == y->pfx && x->longkey == y->longkey &&
 	       (!x->longkey || strcmp(x->ref->key + 8, y->ref->key + 8) == 0);
-}
-
-/* The key and hlc of a stored (origin-less) log entry, read without a full
- * decode: [payload, sig] where payload is {0: v, 2: seq, 3: prev, 4: hlc,
- * 5: op, 6: key, ...}.  false if the entry is not shaped so; the caller
- * then decodes it fully.  The fold decodes every entry fully and checks
- * key, hlc and seq against what this gave. */
-static bool log_peek(const uint8_t *val, size_t vlen, uint64_t *seq,
-		     uint64_t *hlc, char key[static CN_EDU_ID_MAX + 1])
-{
-	struct cbor_rd r, p;
-	const uint8_t *pl, *prev;
-	const char *k;
-	size_t n, plen, klen;
-	uint64_t u;
-
-	cbr_init(&r, val, vlen);
-	if (cbr_array(&r, &n, 2) != 0 || n != 2 ||
-	    cbr_bstr(&r, &pl, &plen, CN_PAYLOAD_MAX) != 0)
-		return false;
-	cbr_init(&p, pl, plen);
-	if (cbr_map(&p, &n, SIZE_MAX) != 0 || n < 6 ||
-	    cbr_uint(&p, &u) != 0 || u != 0 || cbr_uint(&p, &u) != 0 ||
-	    cbr_uint(&p, &u) != 0 || u != 2 || cbr_uint(&p, seq) != 0 ||
-	    cbr_uint(&p, &u) != 0 || u != 3 ||
-	    cbr_bstr(&p, &prev, &n, CN_KEY_LEN) != 0 ||
-	    cbr_uint(&p, &u) != 0 || u != 4 || cbr_uint(&p, hlc) != 0 ||
-	    cbr_uint(&p, &u) != 0 || u != 5 || cbr_uint(&p, &u) != 0 ||
-	    cbr_uint(&p, &u) != 0 || u != 6 ||
-	    cbr_tstr(&p, &k, &klen, CN_EDU_ID_MAX) != 0)
-		return false;
-	memcpy(key, k, klen);
-	key[klen] = '\0';
-	return true;
 }
 
 struct refused_rec {
@@ -1399,85 +1348,77 @@ static int cmp_origin_rank(const void *a, const void *b)
 		      ((const struct pk_idx *)b)->pk, CN_KEY_LEN);
 }
 
+/* rebuild_scan()'s state. */
+struct scan_ctx {
+	struct replica *r;
+	MDB_txn *txn;
+	const uint32_t *rank;
+	struct bref *b;
+	size_t n, cap;
+	struct refused_list *ref;
+	struct ingest_report *rep;
+};
+
+static int scan_head(void *ctx, const struct log_group *g,
+		     const struct log_head *h)
+{
+	struct scan_ctx *s = ctx;
+	struct replica *r = s->r;
+	struct bref *x;
+
+	if (h->idx >= r->norigins || s->n == s->cap)
+		return CN_ERR_STORE;
+	if (h->key[0] == '\0') {
+		/* Node-level: no history, the author's authority decides. */
+		struct entry e;
+		const uint8_t *sig;
+		size_t off = h->off;
+		enum fold_reason why;
+		if (log_group_entry(g, &off, r->origins[h->idx].pk, h->seq, &e,
+				    &sig) != CN_OK)
+			return CN_ERR_STORE;
+		why = r->fenv.authorize ? r->fenv.authorize(r->fenv.ctx, &e, NULL)
+					: FR_APPLIED;
+		if (why == FR_APPLIED) {
+			s->rep->applied++;
+			return e.op == OP_CITY_WATERMARK
+				       ? watermark_raise(r, s->txn, e.body.time)
+				       : CN_OK;
+		}
+		s->rep->refused++;
+		return refused_add(s->ref, h->idx, h->seq, "", why);
+	}
+	x = &s->b[s->n++];
+	memcpy(x->key, h->key, sizeof x->key);
+	x->rank = s->rank[h->idx];
+	x->idx = h->idx;
+	x->hlc = h->hlc;
+	x->seq = h->seq;
+	x->val = g->val;
+	x->vlen = (uint32_t)g->vlen;
+	x->off = (uint32_t)h->off;
+	x->base_hlc = g->base_hlc;
+	return CN_OK;
+}
+
 /* Pass 1: every log entry, node-level ones decided at once. */
 static int rebuild_scan(struct replica *r, MDB_txn *txn, const uint32_t *rank,
 			struct bref **out, size_t *nout, struct refused_list *ref,
 			struct ingest_report *rep)
 {
-	MDB_cursor *cur;
-	MDB_val k, v;
-	MDB_stat ms;
-	struct bref *b;
-	size_t n = 0, cap;
-	int rc, ret = CN_OK;
+	struct scan_ctx s = {.r = r, .txn = txn, .rank = rank, .ref = ref, .rep = rep};
+	int ret;
 
-	if ((rc = mdb_stat(txn, r->st.dbi[DB_LOG], &ms)) != 0)
-		return store_error(&r->st, rc, "stat");
-	cap = ms.ms_entries ? ms.ms_entries : 1;
-	if ((b = malloc(cap * sizeof *b)) == NULL)
+	for (uint32_t i = 0; i < r->norigins; i++)
+		s.cap += r->origins[i].head;
+	if ((s.b = malloc((s.cap ? s.cap : 1) * sizeof *s.b)) == NULL)
 		return CN_ERR_NOMEM;
-	if ((rc = mdb_cursor_open(txn, r->st.dbi[DB_LOG], &cur)) != 0) {
-		free(b);
-		return store_error(&r->st, rc, "cursor");
-	}
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && ret == CN_OK;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		struct entry e;
-		size_t len;
-		uint32_t idx;
-		if (k.mv_size != 12 || (idx = store_rd32(k.mv_data)) >= r->norigins ||
-		    n == cap) {
-			ret = CN_ERR_STORE;
-			break;
-		}
-		/* An entry with a history: its key and hlc suffice here. */
-		struct bref *x = &b[n];
-		if (log_peek(v.mv_data, v.mv_size, &x->seq, &x->hlc, x->key) &&
-		    x->key[0] != '\0') {
-			n++;
-			x->rank = rank[idx];
-			x->idx = idx;
-			x->val = v.mv_data;
-			x->vlen = (uint32_t)v.mv_size;
-			continue;
-		}
-		if (log_unpack(r->origins[idx].pk, v.mv_data, v.mv_size, r->logbuf,
-			       sizeof r->logbuf, &len) != CN_OK ||
-		    log_decode(r->logbuf, len, &e, NULL) != CN_OK) {
-			ret = CN_ERR_STORE;
-			break;
-		}
-		if (e.key[0] == '\0') {
-			enum fold_reason why = r->fenv.authorize ?
-				r->fenv.authorize(r->fenv.ctx, &e, NULL) : FR_APPLIED;
-			if (why == FR_APPLIED) {
-				rep->applied++;
-				if (e.op == OP_CITY_WATERMARK)
-					ret = watermark_raise(r, txn, e.body.time);
-			} else {
-				rep->refused++;
-				ret = refused_add(ref, idx, e.seq, "", why);
-			}
-			continue;
-		}
-		n++;
-		memcpy(x->key, e.key, sizeof x->key);
-		x->rank = rank[idx];
-		x->idx = idx;
-		x->hlc = e.hlc;
-		x->seq = e.seq;
-		x->val = v.mv_data;
-		x->vlen = (uint32_t)v.mv_size;
-	}
-	mdb_cursor_close(cur);
-	if (ret == CN_OK && rc != MDB_NOTFOUND)
-		ret = store_error(&r->st, rc, "log scan");
-	if (ret != CN_OK) {
-		free(b);
+	if ((ret = log_heads(r, txn, 0, 1, false, scan_head, &s)) != CN_OK) {
+		free(s.b);
 		return ret;
 	}
-	*out = b;
-	*nout = n;
+	*out = s.b;
+	*nout = s.n;
 	return CN_OK;
 }
 
@@ -1547,14 +1488,15 @@ static int rebuild_fn(struct replica *r, MDB_txn *txn, void *arg)
 		rec.nrefs = 0;
 		for (size_t i = a; i < z && ret == CN_OK; i++) {
 			const struct bref *x = srt[i].ref;
+			const struct log_group g = {.val = x->val, .vlen = x->vlen,
+						    .base_hlc = x->base_hlc};
 			struct entry e;
-			size_t len;
+			const uint8_t *sig;
+			size_t off = x->off;
 			enum fold_reason why;
-			if (log_unpack(r->origins[x->idx].pk, x->val, x->vlen,
-				       r->logbuf, sizeof r->logbuf, &len) != CN_OK ||
-			    log_decode(r->logbuf, len, &e, NULL) != CN_OK ||
-			    e.seq != x->seq || e.hlc != x->hlc ||
-			    strcmp(e.key, x->key) != 0) {
+			if (log_group_entry(&g, &off, r->origins[x->idx].pk, x->seq,
+					    &e, &sig) != CN_OK ||
+			    e.hlc != x->hlc || strcmp(e.key, x->key) != 0) {
 				ret = CN_ERR_STORE;
 				break;
 			}
@@ -1639,12 +1581,27 @@ out:
 	return ret;
 }
 
+/* What the rebuild writes per log entry, at most: the student record and
+ * the index records of about half an entry (one student per two entries
+ * in a city's bootstrap), as LMDB lays them out. */
+#define REBUILD_BYTES_PER_ENTRY 256
+
 int replica_rebuild(struct replica *r, struct ingest_report *rep)
 {
 	struct ingest_report local;
+	size_t entries = 0;
+	int ret;
 
 	if (rep == NULL)
 		rep = &local;
+	/* One transaction writes every table: make room first, rather than
+	 * find the map full near the end and replay the whole rebuild after
+	 * each doubling. */
+	for (uint32_t i = 0; i < r->norigins; i++)
+		entries += r->origins[i].head;
+	if (entries <= SIZE_MAX / REBUILD_BYTES_PER_ENTRY &&
+	    (ret = store_reserve(&r->st, entries * REBUILD_BYTES_PER_ENTRY)) != CN_OK)
+		return ret;
 	return with_write_txn(r, rebuild_fn, rep);
 }
 

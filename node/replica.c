@@ -188,7 +188,7 @@ void srec_free(struct srec *rec)
 int srec_decode(const uint8_t *buf, size_t len, struct srec *rec)
 {
 	struct br r = {buf, len, 0, false};
-	uint64_t slen, nrefs;
+	uint64_t slen, nrefs, newest;
 
 	memset(rec, 0, sizeof *rec);
 	slen = br_uv(&r);
@@ -198,9 +198,6 @@ int srec_decode(const uint8_t *buf, size_t len, struct srec *rec)
 		return CN_ERR_STORE;
 	r.off += (size_t)slen;
 	rec->newest_hlc = br_uv(&r);
-	rec->newest_idx = (uint32_t)br_uv(&r);
-	rec->newest_seq = br_uv(&r);
-	rec->has_newest = rec->newest_seq != 0;
 	nrefs = br_uv(&r);
 	if (r.bad || nrefs > len)
 		return CN_ERR_STORE;
@@ -209,10 +206,25 @@ int srec_decode(const uint8_t *buf, size_t len, struct srec *rec)
 		return CN_ERR_NOMEM;
 	rec->caprefs = (uint32_t)(nrefs ? nrefs : 1);
 	for (uint64_t i = 0; i < nrefs; i++) {
-		rec->refs[i].idx = (uint32_t)br_uv(&r);
-		rec->refs[i].seq = br_uv(&r);
+		struct hist_ref *f = &rec->refs[i];
+		f->idx = (uint32_t)br_uv(&r);
+		if (i > 0 && f->idx == f[-1].idx)
+			f->seq = f[-1].seq + br_zz(&r);
+		else
+			f->seq = br_uv(&r);
 	}
 	rec->nrefs = (uint32_t)nrefs;
+	newest = br_uv(&r);
+	if (newest == 0) {
+		rec->newest_idx = (uint32_t)br_uv(&r);
+		rec->newest_seq = br_uv(&r);
+	} else if (newest <= nrefs) {
+		rec->newest_idx = rec->refs[newest - 1].idx;
+		rec->newest_seq = rec->refs[newest - 1].seq;
+	} else {
+		r.bad = true;
+	}
+	rec->has_newest = rec->newest_seq != 0;
 	if (r.bad || r.off != len) {
 		srec_free(rec);
 		return CN_ERR_STORE;
@@ -232,93 +244,6 @@ int srec_load(struct replica *r, MDB_txn *txn, const char *edu_id,
 }
 
 /* ---- the log ---------------------------------------------------------- */
-
-/* Canonical payload maps start {0: 1, 1: h'<32 bytes>', …}: the origin
- * item is the 35 bytes after the map head and the version item. */
-static const uint8_t ORIGIN_HEAD[3] = {0x01, 0x58, 0x20};
-#define ORIGIN_AT 3
-#define ORIGIN_ITEM (sizeof ORIGIN_HEAD + CN_KEY_LEN)
-
-int log_pack(const uint8_t *wire, size_t wlen, uint8_t *out, size_t cap,
-	     size_t *olen)
-{
-	uint8_t bare[CN_PAYLOAD_MAX];
-	const uint8_t *p, *sig;
-	size_t plen, used;
-	const char *why;
-
-	if (entry_wire_decode(wire, wlen, &p, &plen, &sig, &used, &why) != CN_OK ||
-	    plen < ORIGIN_AT + ORIGIN_ITEM || (p[0] != 0xa8 && p[0] != 0xa9) ||
-	    p[1] != 0x00 || p[2] != 0x01 ||
-	    memcmp(p + ORIGIN_AT, ORIGIN_HEAD, sizeof ORIGIN_HEAD) != 0)
-		return CN_ERR_MALFORMED;
-	bare[0] = (uint8_t)(p[0] - 1);
-	memcpy(bare + 1, p + 1, ORIGIN_AT - 1);
-	memcpy(bare + ORIGIN_AT, p + ORIGIN_AT + ORIGIN_ITEM,
-	       plen - ORIGIN_AT - ORIGIN_ITEM);
-	return entry_wire_encode(bare, plen - ORIGIN_ITEM, sig, out, cap, olen);
-}
-
-int log_unpack(const uint8_t origin[static CN_KEY_LEN], const uint8_t *val,
-	       size_t vlen, uint8_t *out, size_t cap, size_t *olen)
-{
-	uint8_t full[CN_PAYLOAD_MAX + ORIGIN_ITEM];
-	const uint8_t *p, *sig;
-	size_t plen, used;
-	const char *why;
-
-	if (entry_wire_decode(val, vlen, &p, &plen, &sig, &used, &why) != CN_OK ||
-	    used != vlen || plen < ORIGIN_AT || plen > CN_PAYLOAD_MAX ||
-	    (p[0] != 0xa7 && p[0] != 0xa8) || p[1] != 0x00 || p[2] != 0x01)
-		return CN_ERR_MALFORMED;
-	full[0] = (uint8_t)(p[0] + 1);
-	memcpy(full + 1, p + 1, ORIGIN_AT - 1);
-	memcpy(full + ORIGIN_AT, ORIGIN_HEAD, sizeof ORIGIN_HEAD);
-	memcpy(full + ORIGIN_AT + sizeof ORIGIN_HEAD, origin, CN_KEY_LEN);
-	memcpy(full + ORIGIN_AT + ORIGIN_ITEM, p + ORIGIN_AT, plen - ORIGIN_AT);
-	return entry_wire_encode(full, plen + ORIGIN_ITEM, sig, out, cap, olen);
-}
-
-/* The public key of origin `idx`, from the loaded table or the store. */
-static int origin_pk_of(struct replica *r, MDB_txn *txn, uint32_t idx,
-			uint8_t pk[static CN_KEY_LEN])
-{
-	uint8_t k[4];
-	MDB_val v;
-	int ret;
-
-	if (idx < r->norigins) {
-		memcpy(pk, r->origins[idx].pk, CN_KEY_LEN);
-		return CN_OK;
-	}
-	store_be32(k, idx);
-	if ((ret = store_get(&r->st, txn, DB_ORIGIN, k, 4, &v)) != CN_OK)
-		return ret == CN_ERR_NOTFOUND ? CN_ERR_STORE : ret;
-	if (v.mv_size != ORIGIN_REC_LEN)
-		return CN_ERR_STORE;
-	memcpy(pk, v.mv_data, CN_KEY_LEN);
-	return CN_OK;
-}
-
-int log_get(struct replica *r, MDB_txn *txn, uint32_t idx, uint64_t seq,
-	    const uint8_t **wire, size_t *len)
-{
-	uint8_t k[12], pk[CN_KEY_LEN];
-	MDB_val v;
-	int ret;
-
-	store_be32(k, idx);
-	store_be64(k + 4, seq);
-	ret = store_get(&r->st, txn, DB_LOG, k, sizeof k, &v);
-	if (ret != CN_OK)
-		return ret == CN_ERR_NOTFOUND ? CN_ERR_STORE : ret;
-	if ((ret = origin_pk_of(r, txn, idx, pk)) != CN_OK)
-		return ret;
-	if (log_unpack(pk, v.mv_data, v.mv_size, r->logbuf, sizeof r->logbuf, len))
-		return CN_ERR_STORE;
-	*wire = r->logbuf;
-	return CN_OK;
-}
 
 int log_decode(const uint8_t *wire, size_t len, struct entry *e,
 	       const uint8_t **sig)
@@ -353,19 +278,14 @@ int history_load(struct replica *r, MDB_txn *txn, const struct srec *rec,
 	if (h == NULL)
 		return CN_ERR_NOMEM;
 	for (uint32_t i = 0; i < rec->nrefs; i++) {
-		const uint8_t *wire, *sig;
-		size_t len;
-		int ret = log_get(r, txn, rec->refs[i].idx, rec->refs[i].seq,
-				  &wire, &len);
-		if (ret == CN_OK)
-			ret = log_decode(wire, len, &h[i].e, &sig);
+		int ret = log_entry(r, txn, rec->refs[i].idx, rec->refs[i].seq,
+				    &h[i].e, &h[i].signed_);
 		if (ret != CN_OK) {
 			free(h);
 			return ret;
 		}
 		h[i].e.body.vv = NULL; /* points into the map; not kept */
 		h[i].idx = rec->refs[i].idx;
-		h[i].signed_ = sig != NULL;
 	}
 	qsort(h, rec->nrefs, sizeof *h, cmp_hist);
 	*out = h;
@@ -470,10 +390,12 @@ static int load_meta(struct replica *r, MDB_txn *txn)
 	uint64_t fmt = 0;
 
 	meta_get_u64(r, txn, META_FORMAT, &fmt);
-	if (fmt != 1) {
+	if (fmt != STORE_FORMAT) {
 		snprintf(r->st.err, sizeof r->st.err,
-			 "data format %llu is not one this version reads",
-			 (unsigned long long)fmt);
+			 "its store format is %llu, and this version reads only "
+			 "format %d (nothing converts a data dir: create a new "
+			 "one with 'cardctl init' and import the log again)",
+			 (unsigned long long)fmt, STORE_FORMAT);
 		return CN_ERR_STORE;
 	}
 	meta_get_str(r, txn, META_NAME, r->info.name, sizeof r->info.name);
@@ -613,6 +535,7 @@ void replica_close(struct replica *r)
 	store_close(&r->st);
 	authority_free(r->auth);
 	free(r->origins);
+	log_cache_free(r);
 	bulk_scratch_free(r);
 	sodium_memzero(r->sk, sizeof r->sk);
 	sodium_memzero(r->id_key, sizeof r->id_key);
@@ -934,55 +857,45 @@ uint64_t replica_head(struct replica *r, const uint8_t origin[static CN_KEY_LEN]
 	return head;
 }
 
+/* replica_log_walk()'s callback, through log_scan(). */
+struct walk_ctx {
+	replica_entry_cb cb;
+	void *ctx;
+};
+
+static int walk_entry(void *ctx, uint64_t seq, const uint8_t *wire, size_t len,
+		      const uint8_t hash[static CN_KEY_LEN])
+{
+	struct walk_ctx *w = ctx;
+
+	(void)hash;
+	return w->cb(w->ctx, seq, wire, len);
+}
+
 int replica_log_walk(struct replica *r, const uint8_t origin[static CN_KEY_LEN],
 		     uint64_t from, uint64_t to, replica_entry_cb cb, void *ctx)
 {
-	MDB_txn *txn;
-	MDB_cursor *cur = NULL;
-	MDB_val k, v;
+	struct walk_ctx w = {cb, ctx};
 	struct origin_rec o;
-	uint8_t kb[12], buf[CN_ENTRY_MAX + 64];
+	MDB_txn *txn;
 	uint32_t idx;
-	size_t len;
-	int rc, ret;
+	uint64_t at;
+	int ret;
 
 	/* A walk of its own transaction: callbacks may use the replica. */
 	if ((ret = store_begin(&r->st, false, &txn)) != CN_OK)
 		return ret;
 	ret = origin_get(r, txn, origin, &idx, &o);
-	if (ret != CN_OK)
-		goto out;
-	if (to == 0 || to > o.head)
-		to = o.head;
-	if (from == 0)
-		from = 1;
-	store_be32(kb, idx);
-	store_be64(kb + 4, from);
-	k.mv_data = kb;
-	k.mv_size = sizeof kb;
-	if ((rc = mdb_cursor_open(txn, r->st.dbi[DB_LOG], &cur)) != 0) {
-		ret = store_error(&r->st, rc, "cursor");
-		goto out;
+	if (ret == CN_OK) {
+		if (to == 0 || to > o.head)
+			to = o.head;
+		if (from == 0)
+			from = 1;
+		if (from <= to)
+			ret = log_scan(r, txn, idx, from, to, walk_entry, &w, &at);
 	}
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && ret == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		uint64_t seq;
-		if (k.mv_size != 12 || store_rd32(k.mv_data) != idx)
-			break;
-		seq = store_rd64((uint8_t *)k.mv_data + 4);
-		if (seq > to)
-			break;
-		if (log_unpack(origin, v.mv_data, v.mv_size, buf, sizeof buf, &len)) {
-			ret = CN_ERR_STORE;
-			break;
-		}
-		ret = cb(ctx, seq, buf, len);
-	}
-out:
-	if (cur)
-		mdb_cursor_close(cur);
 	mdb_txn_abort(txn);
-	return ret;
+	return ret == CN_ERR_MALFORMED ? CN_ERR_STORE : ret;
 }
 
 /* Visit every record of `db` in key order, in a read transaction of the
@@ -1026,7 +939,6 @@ struct cb_ctx {
 		replica_hot_cb hot;
 	} cb;
 	void *ctx;
-	bool flag;
 };
 
 static int blob_kv(struct replica *r, MDB_txn *txn, const MDB_val *k,
@@ -1300,56 +1212,81 @@ int replica_history(struct replica *r, const char *edu_id, replica_log_cb cb,
 	return ret;
 }
 
-/* One record of the log (or of the refused table, which names a log
- * entry), decoded with its verdict. */
-static int log_item_kv(struct replica *r, MDB_txn *txn, const MDB_val *k,
-		       const MDB_val *v, void *ctx)
+/* One log entry as a log item, with its verdict, to cb. */
+static int log_item_to(struct replica *r, MDB_txn *txn, uint32_t idx,
+		       uint64_t seq, const uint8_t *wire, size_t len,
+		       replica_log_cb cb, void *ctx)
 {
-	struct cb_ctx *c = ctx;
 	struct log_item it;
-	const uint8_t *wire, *sig;
-	size_t len;
-	uint32_t idx;
-	uint64_t seq;
+	const uint8_t *sig;
 
-	if (k->mv_size != 12)
-		return 0;
-	idx = store_rd32(k->mv_data);
-	seq = store_rd64((uint8_t *)k->mv_data + 4);
-	if (c->flag) {
-		if (log_get(r, txn, idx, seq, &wire, &len) != CN_OK)
-			return 0;
-	} else {
-		if (idx >= r->norigins ||
-		    log_unpack(r->origins[idx].pk, v->mv_data, v->mv_size,
-			       r->logbuf, sizeof r->logbuf, &len) != CN_OK)
-			return CN_ERR_STORE;
-		wire = r->logbuf;
-	}
 	if (log_decode(wire, len, &it.e, &sig) != CN_OK)
 		return CN_ERR_STORE;
 	it.e.body.vv = NULL;
 	it.signed_ = sig != NULL;
 	it.reason = verdict_of(r, txn, idx, seq);
-	return c->cb.log(c->ctx, &it);
+	return cb(ctx, &it);
 }
 
-static int log_walk_items(struct replica *r, bool refused_only,
-			  replica_log_cb cb, void *ctx)
+/* One record of the refused table: the log entry it names. */
+static int refused_kv(struct replica *r, MDB_txn *txn, const MDB_val *k,
+		      const MDB_val *v, void *ctx)
 {
-	struct cb_ctx c = {.cb.log = cb, .ctx = ctx, .flag = refused_only};
+	struct cb_ctx *c = ctx;
+	const uint8_t *wire;
+	size_t len;
+	uint32_t idx;
+	uint64_t seq;
 
-	return db_walk(r, refused_only ? DB_REFUSED : DB_LOG, log_item_kv, &c);
+	(void)v;
+	if (k->mv_size != 12)
+		return 0;
+	idx = store_rd32(k->mv_data);
+	seq = store_rd64((uint8_t *)k->mv_data + 4);
+	if (log_get(r, txn, idx, seq, &wire, &len, NULL) != CN_OK)
+		return 0;
+	return log_item_to(r, txn, idx, seq, wire, len, c->cb.log, c->ctx);
 }
 
 int replica_refused(struct replica *r, replica_log_cb cb, void *ctx)
 {
-	return log_walk_items(r, true, cb, ctx);
+	struct cb_ctx c = {.cb.log = cb, .ctx = ctx};
+
+	return db_walk(r, DB_REFUSED, refused_kv, &c);
+}
+
+/* replica_log_all()'s walk of one origin, through log_scan(). */
+struct item_ctx {
+	struct replica *r;
+	MDB_txn *txn;
+	uint32_t idx;
+	replica_log_cb cb;
+	void *ctx;
+};
+
+static int item_entry(void *ctx, uint64_t seq, const uint8_t *wire, size_t len,
+		      const uint8_t hash[static CN_KEY_LEN])
+{
+	struct item_ctx *c = ctx;
+
+	(void)hash;
+	return log_item_to(c->r, c->txn, c->idx, seq, wire, len, c->cb, c->ctx);
 }
 
 int replica_log_all(struct replica *r, replica_log_cb cb, void *ctx)
 {
-	return log_walk_items(r, false, cb, ctx);
+	struct item_ctx c = {.r = r, .cb = cb, .ctx = ctx};
+	uint64_t at;
+	int ret;
+
+	/* A walk of its own transaction: callbacks may use the replica. */
+	if ((ret = store_begin(&r->st, false, &c.txn)) != CN_OK)
+		return ret;
+	ret = origins_load(r, c.txn);
+	for (c.idx = 0; c.idx < r->norigins && ret == CN_OK; c.idx++)
+		ret = log_scan(r, c.txn, c.idx, 1, UINT64_MAX, item_entry, &c, &at);
+	mdb_txn_abort(c.txn);
+	return ret == CN_ERR_MALFORMED ? CN_ERR_STORE : ret;
 }
 
 static int fork_kv(struct replica *r, MDB_txn *txn, const MDB_val *k,
@@ -1367,7 +1304,7 @@ static int fork_kv(struct replica *r, MDB_txn *txn, const MDB_val *k,
 	seq = store_rd64((uint8_t *)k->mv_data + 4);
 	if (idx >= r->norigins)
 		return 0;
-	if (log_get(r, txn, idx, seq, &held, &hlen) != CN_OK) {
+	if (log_get(r, txn, idx, seq, &held, &hlen, NULL) != CN_OK) {
 		held = NULL;
 		hlen = 0;
 	}
@@ -1523,54 +1460,84 @@ static void problem(char *buf, size_t len, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Every chain link and signature of one origin's stored log. */
+/* verify_origin()'s walk of one origin, through log_scan(). */
+struct chain_ctx {
+	const uint8_t *pk;
+	uint64_t seen, covered;
+	uint8_t last[CN_KEY_LEN];
+};
+
+static int chain_entry(void *ctx, uint64_t seq, const uint8_t *wire, size_t len,
+		       const uint8_t hash[static CN_KEY_LEN])
+{
+	struct chain_ctx *c = ctx;
+	const uint8_t *payload, *sig;
+	size_t plen, used;
+	const char *why;
+
+	if (seq != c->seen + 1 ||
+	    entry_wire_decode(wire, len, &payload, &plen, &sig, &used, &why) != CN_OK)
+		return CN_ERR_STORE;
+	if (sig != NULL) {
+		if (entry_verify(hash, sig, c->pk) != CN_OK)
+			return CN_ERR_BADSIG;
+		c->covered = seq;
+	}
+	c->seen = seq;
+	memcpy(c->last, hash, CN_KEY_LEN);
+	return CN_OK;
+}
+
+/* Every chain link and signature of one origin's stored log.  log_scan()
+ * rebuilds each payload (with the checks of entry_encode()) and chains
+ * each group to the one before. */
 static int verify_origin(struct replica *r, MDB_txn *txn, uint32_t idx,
 			 char *prob, size_t plen)
 {
 	const struct origin_rec *o = &r->origins[idx];
-	uint8_t prev[CN_KEY_LEN] = {0}, hash[CN_KEY_LEN];
-	uint64_t covered = 0;
+	struct chain_ctx c = {.pk = o->pk};
+	uint64_t at = 0;
 	char hx[17];
+	int ret = CN_OK;
 
 	util_hex_encode(o->pk, 8, hx);
-	for (uint64_t seq = 1; seq <= o->head; seq++) {
-		const uint8_t *wire, *payload, *sig;
-		size_t wlen, plen2, used;
-		const char *why;
-		struct entry e;
-		if (log_get(r, txn, idx, seq, &wire, &wlen) != CN_OK ||
-		    entry_wire_decode(wire, wlen, &payload, &plen2, &sig, &used, &why) ||
-		    entry_decode(payload, plen2, &e, &why)) {
-			problem(prob, plen, "origin %s… seq %llu is missing or unreadable",
-				hx, (unsigned long long)seq);
-			return CN_ERR_MALFORMED;
-		}
-		if (e.seq != seq || memcmp(e.origin, o->pk, CN_KEY_LEN) ||
-		    memcmp(e.prev, prev, CN_KEY_LEN)) {
-			problem(prob, plen, "origin %s… seq %llu does not chain",
-				hx, (unsigned long long)seq);
-			return CN_ERR_MALFORMED;
-		}
-		entry_hash(payload, plen2, hash);
-		if (sig != NULL) {
-			if (entry_verify(hash, sig, o->pk) != CN_OK) {
-				problem(prob, plen, "origin %s… seq %llu: bad signature",
-					hx, (unsigned long long)seq);
-				return CN_ERR_BADSIG;
-			}
-			covered = seq;
-		}
-		memcpy(prev, hash, CN_KEY_LEN);
+	if (o->head > 0)
+		ret = log_scan(r, txn, idx, 1, o->head, chain_entry, &c, &at);
+	if (ret == CN_ERR_MALFORMED) {
+		problem(prob, plen, "origin %s… seq %llu does not chain",
+			hx, (unsigned long long)at);
+		return CN_ERR_MALFORMED;
 	}
-	if (covered != o->head) {
-		problem(prob, plen, "origin %s…: entries after seq %llu carry no signature",
-			hx, (unsigned long long)covered);
+	if (ret == CN_ERR_BADSIG) {
+		problem(prob, plen, "origin %s… seq %llu: bad signature",
+			hx, (unsigned long long)at);
 		return CN_ERR_BADSIG;
 	}
-	if (o->head > 0 && memcmp(o->head_hash, prev, CN_KEY_LEN) != 0) {
+	if (ret == CN_ERR_STORE || (ret == CN_OK && c.seen != o->head)) {
+		problem(prob, plen, "origin %s… seq %llu is missing or unreadable",
+			hx, (unsigned long long)(ret == CN_OK ? c.seen + 1 : at));
+		return CN_ERR_MALFORMED;
+	}
+	if (ret != CN_OK)
+		return ret;
+	if (c.covered != o->head) {
+		problem(prob, plen, "origin %s…: entries after seq %llu carry no signature",
+			hx, (unsigned long long)c.covered);
+		return CN_ERR_BADSIG;
+	}
+	if (o->head > 0 && memcmp(o->head_hash, c.last, CN_KEY_LEN) != 0) {
 		problem(prob, plen, "origin %s…: head hash disagrees with the log", hx);
 		return CN_ERR_MALFORMED;
 	}
+	return CN_OK;
+}
+
+static int count_keyed(void *ctx, const struct log_group *g,
+		       const struct log_head *h)
+{
+	(void)g;
+	if (h->key[0] != '\0')
+		++*(uint64_t *)ctx;
 	return CN_OK;
 }
 
@@ -1582,6 +1549,7 @@ int replica_verify(struct replica *r, uint8_t digest[static CN_KEY_LEN],
 	MDB_txn *txn = NULL;
 	MDB_cursor *cur = NULL;
 	MDB_val k, v;
+	uint64_t keyed = 0, refs = 0;
 	int rc, ret;
 
 	if (prob != NULL && plen > 0)
@@ -1599,6 +1567,8 @@ int replica_verify(struct replica *r, uint8_t digest[static CN_KEY_LEN],
 		goto out;
 	for (uint32_t i = 0; i < r->norigins && ret == CN_OK; i++)
 		ret = verify_origin(r, txn, i, prob, plen);
+	if (ret == CN_OK)
+		ret = log_heads(r, txn, 0, 1, false, count_keyed, &keyed);
 	if (ret != CN_OK)
 		goto out;
 	/* Re-fold every history from its entries and compare. */
@@ -1620,6 +1590,7 @@ int replica_verify(struct replica *r, uint8_t digest[static CN_KEY_LEN],
 			break;
 		}
 		n = history_load(r, txn, &rec, &h);
+		refs += rec.nrefs;
 		fold_init(&st, rec.st.edu_id);
 		for (int i = 0; i < n; i++) {
 			enum fold_reason why = fold_apply(&r->fenv, &st, &h[i].e);
@@ -1628,6 +1599,15 @@ int replica_verify(struct replica *r, uint8_t digest[static CN_KEY_LEN],
 					"from the stored one", rec.st.edu_id);
 				ret = CN_ERR_MALFORMED;
 			}
+		}
+		if (k.mv_size != strlen(rec.st.edu_id) ||
+		    memcmp(k.mv_data, rec.st.edu_id, k.mv_size) != 0 ||
+		    (n > 0 && (rec.newest_hlc != h[n - 1].e.hlc ||
+			       rec.newest_idx != h[n - 1].idx ||
+			       rec.newest_seq != h[n - 1].e.seq))) {
+			problem(prob, plen, "student %s: the record's key or newest "
+				"entry disagrees with its history", rec.st.edu_id);
+			ret = CN_ERR_MALFORMED;
 		}
 		la = fold_digest_bytes(&st, a, sizeof a);
 		lb = fold_digest_bytes(&rec.st, b, sizeof b);
@@ -1640,6 +1620,14 @@ int replica_verify(struct replica *r, uint8_t digest[static CN_KEY_LEN],
 			ret = digest_add(d, &st);
 		free(h);
 		srec_free(&rec);
+	}
+	/* The histories name as many entries as the log holds with a key: a
+	 * student record missing shows here. */
+	if (ret == CN_OK && refs != keyed) {
+		problem(prob, plen, "the student records name %llu log entries, "
+			"the log holds %llu with a student",
+			(unsigned long long)refs, (unsigned long long)keyed);
+		ret = CN_ERR_MALFORMED;
 	}
 out:
 	if (cur)

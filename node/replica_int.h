@@ -7,6 +7,7 @@
 
 #include <limits.h>
 
+#include "bytes.h"
 #include "replica.h"
 #include "store.h"
 
@@ -30,12 +31,16 @@ struct origin_rec {
 #define META_INSTANCE "instance"
 #define META_HLC "hlc"             /* u64 BE: highest hlc authored/adopted */
 #define META_OWN_SEEN "own_seen"   /* u64 BE: highest own seq seen anywhere */
-#define META_FORMAT "format"
+#define META_FORMAT "format"       /* u64 BE: the store format, below */
 #define META_WATERMARK "watermark" /* u64 BE: time of the newest applied
 				    * city.watermark, ms since the epoch */
 #define META_REBUILD "rebuild"     /* present: the materialized tables (student,
                                    * card, uid, hot, refused) lag the log and
                                    * are rebuilt from it (bulk import) */
+
+/* The layout of the tables (docs/replica.md, "Storage").  A data dir of
+ * another format is refused at open: nothing converts one. */
+#define STORE_FORMAT 2
 
 /* Files of a data dir. */
 #define FILE_IDENTITY "identity.key"
@@ -56,7 +61,7 @@ struct replica {
 	struct authority *auth;
 	struct fold_env fenv;
 	MDB_txn *rtxn;            /* reusable read transaction (reset) */
-	uint8_t logbuf[CN_ENTRY_MAX + 64]; /* log_get()'s result */
+	struct log_cache *lcache; /* log_get()'s group (logtable.c) */
 	/* origins as of the current transaction, index = origin idx */
 	struct origin_rec *origins;
 	uint32_t norigins, caporigins;
@@ -108,20 +113,95 @@ void srec_free(struct srec *rec);
 int srec_load(struct replica *r, MDB_txn *txn, const char *edu_id,
 	      struct srec *rec);
 
-/* The log stores an entry without its origin field, which its key names
- * (35 bytes less per entry).  log_pack() makes the stored form of a wire
- * entry; log_unpack() gives back the exact wire bytes.  Both refuse
- * (CN_ERR_MALFORMED) anything not shaped as entry_encode() writes. */
-int log_pack(const uint8_t *wire, size_t wlen, uint8_t *out, size_t cap,
-	     size_t *olen);
-int log_unpack(const uint8_t origin[static CN_KEY_LEN], const uint8_t *val,
-	       size_t vlen, uint8_t *out, size_t cap, size_t *olen);
+/* The log table (logtable.c): up to LOG_GROUP consecutive entries of one origin
+ * per record, each in its entry_pack() form; docs/replica.md has the
+ * layout. */
+#define LOG_GROUP 8
 
-/* Log access inside a transaction: the wire bytes of (idx, seq), valid
- * until the next log_get() on this replica. */
+/* The first seq of the group holding seq (≥ 1). */
+uint64_t log_group_first(uint64_t seq);
+
+/* A parsed group record; val must stay valid while it is used. */
+struct log_group {
+	const uint8_t *val;
+	size_t vlen;
+	unsigned count;
+	uint8_t prev[CN_KEY_LEN]; /* hash of the payload before the first */
+	uint64_t base_hlc;
+	size_t first_slot;        /* offset of the first slot */
+};
+/* Parse a record's head: CN_ERR_STORE if it is not one. */
+int log_group_parse(const uint8_t *val, size_t vlen, struct log_group *g);
+/* The slot at *off: *slot spans its entry bytes, *off moves past it. */
+int log_group_slot(const struct log_group *g, size_t *off, struct br *slot);
+/* The entry (origin, seq) in the slot at *off (moved past it), decoded:
+ * every field but prev (zero); *sig points into the record or is NULL.
+ * CN_ERR_STORE if corrupt.  Reads only g's val, vlen and base_hlc. */
+int log_group_entry(const struct log_group *g, size_t *off,
+		    const uint8_t origin[static CN_KEY_LEN], uint64_t seq,
+		    struct entry *e, const uint8_t **sig);
+
+/* The wire bytes of (idx, seq) and the hash of its payload, rebuilt from
+ * the stored group; valid until the next log_get() on this replica.  hash
+ * may be NULL.  CN_ERR_STORE if the entry is missing or corrupt. */
 int log_get(struct replica *r, MDB_txn *txn, uint32_t idx, uint64_t seq,
-	    const uint8_t **wire, size_t *len);
-/* Decode a stored wire entry fully. */
+	    const uint8_t **wire, size_t *len, const uint8_t **hash);
+/* The entry (idx, seq) decoded, without rebuilding the wire form: every
+ * field but prev (zero).  CN_ERR_STORE if missing or corrupt. */
+int log_entry(struct replica *r, MDB_txn *txn, uint32_t idx, uint64_t seq,
+	      struct entry *e, bool *signed_);
+/* Visit the entries from..to of origin idx in order (to = UINT64_MAX: all
+ * held), with their wire bytes and payload hashes.  Checks that the groups
+ * follow each other and chain.  A non-zero return of fn stops the scan and
+ * is returned.  CN_ERR_STORE: a group is missing or corrupt;
+ * CN_ERR_MALFORMED: a group does not chain to the one before.  *at: the
+ * seq reached (where a failure was found). */
+typedef int (*log_scan_fn)(void *ctx, uint64_t seq, const uint8_t *wire,
+			   size_t len, const uint8_t hash[static CN_KEY_LEN]);
+int log_scan(struct replica *r, MDB_txn *txn, uint32_t idx, uint64_t from,
+	     uint64_t to, log_scan_fn fn, void *ctx, uint64_t *at);
+/* The first fields of a stored entry, read without decoding the rest. */
+struct log_head {
+	uint32_t idx;
+	uint64_t seq;
+	size_t off;               /* the slot's offset in its group record */
+	uint64_t hlc;
+	uint8_t op;
+	char key[CN_EDU_ID_MAX + 1];
+};
+/* Visit the heads of the stored entries in key order from (idx, from): to
+ * the end of origin idx with one_origin, else to the end of the table.
+ * fn gets the group record (inside the map: valid for the transaction)
+ * and may decode the slot at h->off.  A non-zero return of fn stops the
+ * walk and is returned; CN_ERR_STORE: a record is corrupt. */
+typedef int (*log_head_fn)(void *ctx, const struct log_group *g,
+			   const struct log_head *h);
+int log_heads(struct replica *r, MDB_txn *txn, uint32_t idx, uint64_t from,
+	      bool one_origin, log_head_fn fn, void *ctx);
+/* Free log_get()'s cached group. */
+void log_cache_free(struct replica *r);
+
+/* Appending to the log inside a write transaction: log_append() adds the
+ * next entry of an origin (seq = the head + 1, or the entry after the last
+ * one appended) to its group, continuing a stored group that is not full;
+ * log_flush() writes the group being built.  Flush before anything reads
+ * the log in the same transaction, and at the end. */
+struct log_writer {
+	uint32_t idx;
+	uint64_t first;  /* the group being built; 0 none */
+	unsigned count;
+	uint64_t base_hlc;
+	bool stored;     /* the record exists: replace it */
+	bool dirty;      /* entries not written yet */
+	uint8_t *buf;
+	size_t len, cap;
+};
+int log_append(struct replica *r, MDB_txn *txn, struct log_writer *w,
+	       uint32_t idx, const struct entry *e, const uint8_t *sig);
+int log_flush(struct replica *r, MDB_txn *txn, struct log_writer *w);
+void log_writer_free(struct log_writer *w);
+
+/* Decode a wire entry fully. */
 int log_decode(const uint8_t *wire, size_t len, struct entry *e,
 	       const uint8_t **sig);
 

@@ -229,6 +229,25 @@ int store_grow(struct store *s)
 	return store_error(s, rc, "growing the map");
 }
 
+int store_reserve(struct store *s, size_t bytes)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	int rc;
+
+	if ((rc = mdb_env_stat(s->env, &st)) != 0)
+		return store_error(s, rc, "stat");
+	mdb_env_info(s->env, &info);
+	while (info.me_mapsize / st.ms_psize < info.me_last_pgno + 1 ||
+	       info.me_mapsize / st.ms_psize - info.me_last_pgno - 1 <
+	       bytes / st.ms_psize) {
+		if ((rc = store_grow(s)) != CN_OK)
+			return rc;
+		mdb_env_info(s->env, &info);
+	}
+	return CN_OK;
+}
+
 int store_get(struct store *s, MDB_txn *txn, enum store_db db, const void *k,
 	      size_t klen, MDB_val *v)
 {

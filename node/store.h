@@ -8,7 +8,9 @@
  *   meta       text key → value         node settings, hlc, flags
  *   origin     idx u32 → origin record  (pk, head seq, head hash, flags)
  *   origin_pk  pk[32] → idx u32
- *   log        idx u32 ‖ seq u64 → wire entry [payload, sig]
+ *   log        idx u32 ‖ first seq u64 → up to 8 consecutive entries of
+ *                                        the origin, stored compactly
+ *                                        (logtable.c; the wire form is rebuilt)
  *   student    edu_id → student record  (folded state + history refs)
  *   card       card_no → edu_id         (dup: every student a number was
  *                                        ever issued to; the state decides)
@@ -74,6 +76,9 @@ int store_begin(struct store *s, bool write, MDB_txn **txn);
 int store_commit(struct store *s, MDB_txn *txn);
 /* Double the map size (no transaction of this process may be open). */
 int store_grow(struct store *s);
+/* Double the map size until `bytes` more than the pages in use fit (no
+ * transaction of this process may be open). */
+int store_reserve(struct store *s, size_t bytes);
 
 /* Convenience wrappers returning cn errors (CN_ERR_NOTFOUND for
  * MDB_NOTFOUND, CN_ERR_TOOBIG for MDB_MAP_FULL). */

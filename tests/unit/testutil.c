@@ -154,13 +154,7 @@ void tu_node_close(struct tu_node *n)
 	n->r = NULL;
 }
 
-struct tu_batch {
-	uint8_t **ents;
-	size_t *lens;
-	size_t n, cap;
-};
-
-static int tu_batch_add(void *ctx, uint64_t seq, const uint8_t *wire, size_t len)
+int tu_batch_add(void *ctx, uint64_t seq, const uint8_t *wire, size_t len)
 {
 	struct tu_batch *b = ctx;
 
@@ -212,6 +206,15 @@ static int tu_rev_cb(void *ctx, const uint8_t *buf, size_t len)
 	return 0;
 }
 
+void tu_batch_free(struct tu_batch *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		free(b->ents[i]);
+	free(b->ents);
+	free(b->lens);
+	memset(b, 0, sizeof *b);
+}
+
 struct ingest_report tu_sync(struct tu_node *from, struct tu_node *to)
 {
 	struct tu_batch b = {0};
@@ -225,10 +228,7 @@ struct ingest_report tu_sync(struct tu_node *from, struct tu_node *to)
 	if (b.n > 0)
 		CHECK_EQ(replica_ingest(to->r, (const uint8_t *const *)b.ents,
 					b.lens, b.n, &rep), 0);
-	for (size_t i = 0; i < b.n; i++)
-		free(b.ents[i]);
-	free(b.ents);
-	free(b.lens);
+	tu_batch_free(&b);
 	return rep;
 }
 

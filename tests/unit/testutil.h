@@ -50,6 +50,15 @@ void tu_node_close(struct tu_node *n);
 /* Install a certificate for `id` in n (signed by the deployment root). */
 void tu_cert_install(const struct tu_deploy *d, struct tu_node *n,
 		     const uint8_t id[32], uint8_t role, const char *scope);
+/* Copies of wire entries, in the order given: tu_batch_add() is a
+ * replica_entry_cb. */
+struct tu_batch {
+	uint8_t **ents;
+	size_t *lens;
+	size_t n, cap;
+};
+int tu_batch_add(void *ctx, uint64_t seq, const uint8_t *wire, size_t len);
+void tu_batch_free(struct tu_batch *b);
 /* Copy every certificate, revocation and entry `from` holds beyond what
  * `to` holds into `to`; returns the ingest report (summed). */
 struct ingest_report tu_sync(struct tu_node *from, struct tu_node *to);
