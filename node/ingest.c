@@ -1679,6 +1679,9 @@ int replica_bulk_begin(struct replica *r, bool *on)
 	*on = false;
 	if (r->st.rdonly)
 		return CN_ERR_PERM;
+	/* Already on for another caller (a second sync session): leave it. */
+	if (r->bulk)
+		return CN_OK;
 	/* For comparisons (tests, benchmarks): the entry-by-entry path. */
 	if (getenv("CARDNODE_NO_BULK") != NULL && *getenv("CARDNODE_NO_BULK") != '\0')
 		return CN_OK;

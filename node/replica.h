@@ -96,7 +96,9 @@ struct ingest_report {
  * "being rebuilt".  replica_bulk_end() builds the student, card, UID,
  * hotlist and refused tables from the whole log in key order in one write
  * transaction, and adds the applied/refused counts to rep.  A crash in
- * between leaves the mark; the next replica_open() rebuilds. */
+ * between leaves the mark; the next replica_open() rebuilds.  While the
+ * mode is on, a further replica_bulk_begin() changes nothing (*on =
+ * false): only the caller that turned it on ends it. */
 int replica_bulk_begin(struct replica *r, bool *on);
 int replica_bulk_end(struct replica *r, struct ingest_report *rep);
 

@@ -105,6 +105,12 @@ struct sync_session {
 	size_t *tail_off, *tail_lens, tail_ecap, tail_lcap;
 	const uint8_t **ptrs;    /* the replica_ingest() call */
 	size_t *lens, pcap, lcap;
+	/* group commit: entries accepted, copied, not committed yet */
+	uint8_t *bbuf;
+	size_t blen, bbcap;
+	size_t *boff, *blens, bn, bocap, blcap;
+	struct vv borigins;      /* their origins (for the HAVE) */
+	bool bulk_tried, bulk_on; /* bootstrap through the bulk path */
 
 	struct sync_stats st;
 };
@@ -156,8 +162,10 @@ fail(struct sync_session *s, int err, const char *fmt, ...)
 	va_end(ap);
 	free(s->hello);
 	s->hello = NULL;
-	s->st.entries_dropped += s->tail_n;
+	s->st.entries_dropped += s->tail_n + s->bn;
 	tail_clear(s);
+	s->bn = s->blen = 0;
+	s->borigins.n = 0;
 	return err;
 }
 
@@ -270,10 +278,15 @@ int sync_open(struct sync_session **out, struct replica *r,
 		l.max_tail_entries = SYNC_TAIL_ENTRIES;
 	if (l.max_tail_bytes == 0)
 		l.max_tail_bytes = SYNC_TAIL_BYTES;
+	if (l.batch_entries > 0 && l.batch_bytes == 0)
+		l.batch_bytes = 16u << 20;
 	if (l.max_msg < MSG_MIN || l.max_msg > SYNC_MSG_MAX ||
 	    l.max_entries > SYNC_ENTRIES_MAX ||
 	    l.max_tail_entries < SYNC_ENTRIES_MAX ||
-	    l.max_tail_bytes < SYNC_MSG_MAX)
+	    l.max_tail_bytes < SYNC_MSG_MAX ||
+	    l.batch_entries > SYNC_BATCH_MAX_ENTRIES ||
+	    l.batch_bytes > SYNC_BATCH_MAX_BYTES ||
+	    (l.batch_entries == 0 && l.batch_bytes > 0))
 		return CN_ERR_INVAL;
 	s = calloc(1, sizeof *s);
 	if (s == NULL)
@@ -285,15 +298,22 @@ int sync_open(struct sync_session **out, struct replica *r,
 	vv_init(&s->peer);
 	vv_init(&s->sent);
 	vv_init(&s->have);
+	vv_init(&s->borigins);
 	cbw_init_grow(&s->body);
 	*out = s;
 	return 0;
 }
 
+static int flush(struct sync_session *s);
+static void bulk_end(struct sync_session *s);
+
 void sync_close(struct sync_session *s)
 {
 	if (s == NULL)
 		return;
+	if (s->err == 0)
+		(void)flush(s);
+	bulk_end(s);
 	free(s->hello);
 	vv_free(&s->local);
 	vv_free(&s->peer);
@@ -311,6 +331,10 @@ void sync_close(struct sync_session *s)
 	free(s->tail_lens);
 	free(s->ptrs);
 	free(s->lens);
+	free(s->bbuf);
+	free(s->boff);
+	free(s->blens);
+	vv_free(&s->borigins);
 	free(s);
 }
 
@@ -724,6 +748,8 @@ int sync_next(struct sync_session *s, uint8_t **msg, size_t *len)
 		return 0;
 	if (s->npongs > 0)
 		return make_nonce(s, SYNC_PONG, s->pongs, &s->npongs, msg, len);
+	if (s->bn > 0 && (rc = flush(s)) != 0)
+		return rc;
 	while (s->have.n > 0) {
 		if ((rc = make_have(s, msg, len)) != 0 || *msg != NULL)
 			return rc;
@@ -961,13 +987,127 @@ static int tail_append(struct sync_session *s, const uint8_t *p, size_t len)
 	return 0;
 }
 
+static int batch_add(struct sync_session *s, const uint8_t *p, size_t len)
+{
+	uint8_t *b = util_grow(s->bbuf, &s->bbcap, s->blen + len, 1);
+	size_t *o, *l;
+
+	if (b == NULL)
+		return CN_ERR_NOMEM;
+	s->bbuf = b;
+	o = util_grow(s->boff, &s->bocap, s->bn + 1, sizeof *o);
+	if (o == NULL)
+		return CN_ERR_NOMEM;
+	s->boff = o;
+	l = util_grow(s->blens, &s->blcap, s->bn + 1, sizeof *l);
+	if (l == NULL)
+		return CN_ERR_NOMEM;
+	s->blens = l;
+	memcpy(s->bbuf + s->blen, p, len);
+	s->boff[s->bn] = s->blen;
+	s->blens[s->bn] = len;
+	s->bn++;
+	s->blen += len;
+	return 0;
+}
+
+/* End a bulk bootstrap this session started: build the tables. */
+static void bulk_end(struct sync_session *s)
+{
+	struct ingest_report ir;
+	uint64_t t0;
+	int rc;
+
+	if (!s->bulk_on)
+		return;
+	s->bulk_on = false;
+	s->st.bulk = false;
+	memset(&ir, 0, sizeof ir);
+	t0 = util_now_ms();
+	rc = replica_bulk_end(s->r, &ir);
+	s->st.bulk_build_ms = util_now_ms() - t0;
+	if (rc == 0) {
+		s->st.ingest.applied += ir.applied;
+		s->st.ingest.refused += ir.refused;
+	} else if (s->err == 0) {
+		fail(s, rc, "building the tables after a bulk bootstrap failed: %s",
+		     cn_strerror(rc));
+	}
+}
+
+/* A bootstrap is over once the replica holds everything the peer said
+ * it holds, or once a commit left entries unstored (those would keep it
+ * from ever catching up). */
+static void bulk_check(struct sync_session *s, const struct ingest_report *ir)
+{
+	if (ir->gap + ir->unverified + ir->malformed + ir->forked + ir->held == 0) {
+		if (s->tail_n > 0)
+			return;
+		for (size_t i = 0; i < s->peer.n; i++)
+			if (replica_head(s->r, s->peer.v[i].origin) < s->peer.v[i].seq)
+				return;
+	}
+	bulk_end(s);
+}
+
+/* Commit the batch in one replica_ingest() call; the HAVE follows. */
+static int flush(struct sync_session *s)
+{
+	struct ingest_report ir;
+	int rc;
+
+	if (s->err != 0)
+		return s->err;
+	if (s->bn == 0)
+		return 0;
+	{
+		const uint8_t **pp = util_grow(s->ptrs, &s->pcap, s->bn, sizeof *pp);
+		size_t *ll;
+
+		if (pp == NULL)
+			return fail(s, CN_ERR_NOMEM, "out of memory");
+		s->ptrs = pp;
+		ll = util_grow(s->lens, &s->lcap, s->bn, sizeof *ll);
+		if (ll == NULL)
+			return fail(s, CN_ERR_NOMEM, "out of memory");
+		s->lens = ll;
+	}
+	for (size_t i = 0; i < s->bn; i++) {
+		s->ptrs[i] = s->bbuf + s->boff[i];
+		s->lens[i] = s->blens[i];
+	}
+	memset(&ir, 0, sizeof ir);
+	rc = replica_ingest(s->r, s->ptrs, s->lens, s->bn, &ir);
+	if (rc != 0)
+		return fail(s, rc, "storing %zu entries failed: %s%s%s", s->bn,
+			    cn_strerror(rc), ir.problem[0] ? ": " : "", ir.problem);
+	replica_report_add(&s->st.ingest, &ir);
+	s->st.commits++;
+	if (s->bulk_on)
+		s->st.bulk_entries += s->bn;
+	for (size_t i = 0; i < s->borigins.n; i++)
+		if ((rc = vv_set(&s->have, s->borigins.v[i].origin, 0)) != 0)
+			return fail(s, rc, "out of memory");
+	s->bn = s->blen = 0;
+	s->borigins.n = 0;
+	if (s->bulk_on)
+		bulk_check(s, &ir);
+	return s->err;
+}
+
+int sync_flush(struct sync_session *s)
+{
+	if (s == NULL)
+		return CN_ERR_INVAL;
+	return flush(s);
+}
+
 static int recv_entries(struct sync_session *s, struct cbor_rd *c)
 {
 	uint8_t origin[CN_KEY_LEN];
 	uint64_t first, last;
-	size_t n, bytes = 0, k = 0, keep_n;
+	size_t n, bytes = 0, keep_n;
 	size_t nsig = 0;   /* entries up to and including the last signed one */
-	struct ingest_report ir;
 	struct entry e;
 	bool cont;
 	char hex[17];
@@ -1058,36 +1198,29 @@ static int recv_entries(struct sync_session *s, struct cbor_rd *c)
 			    hex, s->lim.max_tail_entries, s->lim.max_tail_bytes,
 			    s->tail_n ? s->tail_first : first);
 	s->st.entries_received += n;
-	if (nsig > 0) {
-		size_t need = s->tail_n + nsig;
-		const uint8_t **pp = util_grow(s->ptrs, &s->pcap, need, sizeof *pp);
-		size_t *ll;
+	if (s->lim.bulk && !s->bulk_tried) {
+		bool on = false;
 
-		if (pp == NULL)
-			return fail(s, CN_ERR_NOMEM, "out of memory");
-		s->ptrs = pp;
-		ll = util_grow(s->lens, &s->lcap, need, sizeof *ll);
-		if (ll == NULL)
-			return fail(s, CN_ERR_NOMEM, "out of memory");
-		s->lens = ll;
-		for (size_t i = 0; i < s->tail_n; i++, k++) {
-			s->ptrs[k] = s->tail_buf + s->tail_off[i];
-			s->lens[k] = s->tail_lens[i];
-		}
-		for (size_t i = 0; i < nsig; i++, k++) {
-			s->ptrs[k] = s->mptr[i];
-			s->lens[k] = s->mlen[i];
-		}
-		memset(&ir, 0, sizeof ir);
-		rc = replica_ingest(s->r, s->ptrs, s->lens, k, &ir);
-		if (rc != 0)
-			return fail(s, rc, "storing entries of origin %s… failed: %s%s%s",
-				    hex, cn_strerror(rc), ir.problem[0] ? ": " : "",
-				    ir.problem);
-		replica_report_add(&s->st.ingest, &ir);
-		s->st.commits++;
+		s->bulk_tried = true;
+		rc = replica_bulk_begin(s->r, &on);
+		if (rc != 0 && rc != CN_ERR_PERM)
+			return fail(s, rc, "starting a bulk bootstrap failed: %s",
+				    cn_strerror(rc));
+		s->bulk_on = on;
+		s->st.bulk = on;
+	}
+	if (nsig > 0) {
+		/* Into the batch: the waiting run, then this message up to its
+		 * last signature. */
+		for (size_t i = 0; i < s->tail_n; i++)
+			if ((rc = batch_add(s, s->tail_buf + s->tail_off[i],
+					    s->tail_lens[i])) != 0)
+				return fail(s, rc, "out of memory");
+		for (size_t i = 0; i < nsig; i++)
+			if ((rc = batch_add(s, s->mptr[i], s->mlen[i])) != 0)
+				return fail(s, rc, "out of memory");
 		tail_clear(s);
-		if ((rc = vv_set(&s->have, origin, 0)) != 0)
+		if ((rc = vv_set(&s->borigins, origin, 0)) != 0)
 			return fail(s, rc, "out of memory");
 	}
 	if (keep_n > 0) {
@@ -1103,6 +1236,9 @@ static int recv_entries(struct sync_session *s, struct cbor_rd *c)
 	if (vv_get(&s->peer, origin) < last &&
 	    (rc = vv_set(&s->peer, origin, last)) != 0)
 		return fail(s, rc, "out of memory");
+	if (s->bn > 0 && (s->bn >= s->lim.batch_entries ||
+			  s->blen >= s->lim.batch_bytes))
+		return flush(s);
 	return 0;
 }
 
@@ -1212,7 +1348,7 @@ bool sync_caught_up(const struct sync_session *s)
 {
 	if (s == NULL || s->err != 0 || !s->started || s->hello != NULL ||
 	    !s->hello_recv || s->dirty || s->npings > 0 || s->npongs > 0 ||
-	    s->have.n > 0 || s->tail_n > 0 || s->run_open ||
+	    s->have.n > 0 || s->tail_n > 0 || s->run_open || s->bn > 0 ||
 	    s->ocerts.pos < s->ocerts.n || s->orevs.pos < s->orevs.n)
 		return false;
 	for (size_t i = 0; i < s->local.n; i++)

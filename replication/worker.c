@@ -16,6 +16,9 @@
 #include "util.h"
 #include "worker.h"
 
+/* A group commit: at most this many entries (16 MiB) in one transaction. */
+#define WORKER_BATCH_ENTRIES 65536
+
 enum job_type {
 	JOB_OPEN = 1,
 	JOB_DELIVER,
@@ -43,10 +46,12 @@ struct session {
 	char label[96];
 	bool oneshot, done, failed;
 	bool pump;              /* may have something to send */
+	bool received;          /* messages handled since the last flush */
 	size_t outstanding;     /* bytes handed out, not yet written */
 	size_t consumed;        /* bytes of delivered messages handled, unreported */
 	uint64_t last_msg_ms;
 	uint64_t applied_logged;
+	bool bulk_logged;
 	struct worker_peer snap; /* under worker.smu */
 };
 
@@ -229,11 +234,37 @@ static void job_deliver(struct worker *w, struct session *x, struct job *j)
 		return;
 	}
 	x->pump = true;
+	x->received = true;
 	sync_stats(x->s, &st);
 	if (st.hello_received && memcmp(st.peer_node, x->peer, CN_KEY_LEN) != 0) {
 		session_fail(w, x, "the peer's HELLO names another node than "
 				   "its certificate");
 		return;
+	}
+}
+
+/* Commit what the session received this round (one transaction for all
+ * its messages at hand: group commit) and log what came in. */
+static void session_flush(struct worker *w, struct session *x)
+{
+	struct sync_stats st;
+
+	if (x->failed || !x->received)
+		return;
+	x->received = false;
+	if (sync_flush(x->s) != CN_OK) {
+		session_fail(w, x, sync_error(x->s));
+		return;
+	}
+	sync_stats(x->s, &st);
+	if (st.bulk && !x->bulk_logged) {
+		log_info("%s: the replica is empty: bootstrapping through the bulk path",
+			 x->label);
+		x->bulk_logged = true;
+	} else if (!st.bulk && x->bulk_logged) {
+		log_info("%s: bootstrap of %" PRIu64 " entries done; tables built in %"
+			 PRIu64 " ms", x->label, st.bulk_entries, st.bulk_build_ms);
+		x->bulk_logged = false;
 	}
 	if (st.ingest.applied + st.ingest.refused > x->applied_logged) {
 		log_info("%s: %" PRIu64 " entries in (%" PRIu64 " applied, %"
@@ -449,6 +480,8 @@ static void run(void *arg)
 			free(jobs->msg);
 			free(jobs);
 		}
+		for (size_t i = 0; i < w->nsessions; i++)
+			session_flush(w, w->sessions[i]);
 		now = util_now_ms();
 		watermark(w, now);
 		if (replica_changed(w->r)) {
@@ -514,6 +547,10 @@ int worker_start(struct worker **out, uv_loop_t *loop, struct replica *r,
 		w->cfg.tick_ms = 50;
 	if (w->cfg.out_bound == 0)
 		w->cfg.out_bound = 4u << 20;
+	/* Group commit and bulk bootstrap (sync.h), always. */
+	if (w->cfg.limits.batch_entries == 0)
+		w->cfg.limits.batch_entries = WORKER_BATCH_ENTRIES;
+	w->cfg.limits.bulk = true;
 	w->cb = cb;
 	w->ctx = ctx;
 	replica_info(r, &info);

@@ -85,7 +85,13 @@ struct worker_config {
 	unsigned tick_ms;          /* change check period; 0: 50 ms */
 	uint64_t watermark_ms;     /* city watermark interval; 0: never */
 	size_t out_bound;          /* per session; 0: 4 MiB */
-	struct sync_limits limits; /* zeros: the protocol defaults */
+	struct sync_limits limits; /* zeros: the protocol defaults, except
+				    * that the worker always commits in
+				    * groups (batch_entries 0: 65,536; all
+				    * messages of a session handled in one
+				    * round go into one transaction) and
+				    * bootstraps an empty replica through
+				    * the bulk path (limits.bulk) */
 };
 
 
