@@ -544,7 +544,7 @@ int worker_start(struct worker **out, uv_loop_t *loop, struct replica *r,
 	w->r = r;
 	w->cfg = *cfg;
 	if (w->cfg.tick_ms == 0)
-		w->cfg.tick_ms = 50;
+		w->cfg.tick_ms = 5;
 	if (w->cfg.out_bound == 0)
 		w->cfg.out_bound = 4u << 20;
 	/* Group commit and bulk bootstrap (sync.h), always. */

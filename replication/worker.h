@@ -82,7 +82,10 @@ struct worker_event {
 typedef void (*worker_cb)(void *ctx, struct worker_event *ev);
 
 struct worker_config {
-	unsigned tick_ms;          /* change check period; 0: 50 ms */
+	unsigned tick_ms;          /* change check period; 0: 5 ms (a
+				    * check is one read-transaction renew:
+				    * cheap, and it bounds how long an entry
+				    * cardctl wrote waits before it is pushed) */
 	uint64_t watermark_ms;     /* city watermark interval; 0: never */
 	size_t out_bound;          /* per session; 0: 4 MiB */
 	struct sync_limits limits; /* zeros: the protocol defaults, except
