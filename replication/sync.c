@@ -112,6 +112,15 @@ struct sync_session {
 	struct vv borigins;      /* their origins (for the HAVE) */
 	bool bulk_tried, bulk_on; /* bootstrap through the bulk path */
 
+	/* shared view (sync_set_view) */
+	struct sync_view *view;
+	uint64_t view_gen;       /* the view's gen at the last refresh */
+	uint64_t auth_gen;       /* the view's auth_gen at the last lack check */
+	bool scan_done;          /* the last scan ended: nothing was due */
+	bool incremental;        /* scan only `todo` (origins that rose) */
+	struct vv todo;
+	size_t tpos;
+
 	struct sync_stats st;
 };
 
@@ -299,6 +308,7 @@ int sync_open(struct sync_session **out, struct replica *r,
 	vv_init(&s->sent);
 	vv_init(&s->have);
 	vv_init(&s->borigins);
+	vv_init(&s->todo);
 	cbw_init_grow(&s->body);
 	*out = s;
 	return 0;
@@ -335,7 +345,217 @@ void sync_close(struct sync_session *s)
 	free(s->boff);
 	free(s->blens);
 	vv_free(&s->borigins);
+	vv_free(&s->todo);
 	free(s);
+}
+
+/* ---- the shared view ------------------------------------------------------- */
+
+#define CACHE_SLOTS 8192        /* ENTRIES kept per view generation */
+#define CACHE_MSG_MAX (64u << 10) /* larger ones (a bootstrap) are not kept */
+
+struct vblob {
+	uint8_t d[CN_KEY_LEN];
+	uint8_t *p;
+	size_t len;
+};
+
+struct vblobs {
+	struct vblob *b;
+	size_t n, cap;
+};
+
+/* One ENTRIES made for some session, for the others that need the same. */
+struct cached {
+	uint8_t origin[CN_KEY_LEN];
+	uint64_t from, to;
+	size_t max_n, max_bytes;
+	uint8_t *msg;
+	size_t len, n;
+	bool open;               /* cut before a signature */
+};
+
+struct sync_view {
+	struct replica *r;
+	uint64_t gen, auth_gen;
+	struct vv vv;            /* the replica's, as of the last refresh */
+	struct vv changed;       /* origins whose head rose at that refresh */
+	size_t ncerts, nrevs;
+	struct vblobs certs, revs;
+	struct cached *cache;    /* CACHE_SLOTS, open addressing; msg NULL: free */
+	size_t ncached;
+};
+
+static void vblobs_clear(struct vblobs *v)
+{
+	for (size_t i = 0; i < v->n; i++)
+		free(v->b[i].p);
+	v->n = 0;
+}
+
+static int vblob_cb(void *ctx, const uint8_t *buf, size_t len)
+{
+	struct vblobs *v = ctx;
+	struct vblob *nb;
+
+	if (len == 0 || len > BLOB_MAX)
+		return CN_ERR_STORE;
+	if ((nb = util_grow(v->b, &v->cap, v->n + 1, sizeof *nb)) == NULL)
+		return CN_ERR_NOMEM;
+	v->b = nb;
+	if ((nb[v->n].p = malloc(len)) == NULL)
+		return CN_ERR_NOMEM;
+	memcpy(nb[v->n].p, buf, len);
+	nb[v->n].len = len;
+	digest(buf, len, nb[v->n].d);
+	v->n++;
+	return 0;
+}
+
+static int count_cb(void *ctx, const uint8_t *buf, size_t len)
+{
+	(void)buf;
+	(void)len;
+	++*(size_t *)ctx;
+	return 0;
+}
+
+static void cache_clear(struct sync_view *v)
+{
+	if (v->ncached == 0)
+		return;
+	for (size_t i = 0; i < CACHE_SLOTS; i++) {
+		free(v->cache[i].msg);
+		v->cache[i].msg = NULL;
+	}
+	v->ncached = 0;
+}
+
+static size_t cache_slot(const uint8_t origin[static CN_KEY_LEN], uint64_t from)
+{
+	uint64_t h;
+
+	memcpy(&h, origin, sizeof h);
+	h ^= from * 0x9e3779b97f4a7c15ull;
+	return (size_t)(h % CACHE_SLOTS);
+}
+
+/* The slot holding (origin, from, to, bounds), or the free slot where it
+ * would go (msg NULL), or NULL when the table is full. */
+static struct cached *cache_find(struct sync_view *v, const uint8_t origin[static CN_KEY_LEN],
+				 uint64_t from, uint64_t to, size_t max_n, size_t max_bytes)
+{
+	size_t i = cache_slot(origin, from);
+
+	for (size_t k = 0; k < CACHE_SLOTS; k++, i = (i + 1) % CACHE_SLOTS) {
+		struct cached *c = &v->cache[i];
+		if (c->msg == NULL)
+			return v->ncached < CACHE_SLOTS / 2 ? c : NULL;
+		if (c->from == from && c->to == to && c->max_n == max_n &&
+		    c->max_bytes == max_bytes && memcmp(c->origin, origin, CN_KEY_LEN) == 0)
+			return c;
+	}
+	return NULL;
+}
+
+int sync_view_new(struct sync_view **out, struct replica *r)
+{
+	struct sync_view *v;
+	int rc;
+
+	if (out != NULL)
+		*out = NULL;
+	if (out == NULL || r == NULL)
+		return CN_ERR_INVAL;
+	if ((v = calloc(1, sizeof *v)) == NULL)
+		return CN_ERR_NOMEM;
+	if ((v->cache = calloc(CACHE_SLOTS, sizeof *v->cache)) == NULL) {
+		free(v);
+		return CN_ERR_NOMEM;
+	}
+	v->r = r;
+	v->ncerts = v->nrevs = SIZE_MAX;
+	vv_init(&v->vv);
+	vv_init(&v->changed);
+	if ((rc = sync_view_refresh(v)) != 0) {
+		sync_view_free(v);
+		return rc;
+	}
+	*out = v;
+	return 0;
+}
+
+void sync_view_free(struct sync_view *v)
+{
+	if (v == NULL)
+		return;
+	cache_clear(v);
+	free(v->cache);
+	vv_free(&v->vv);
+	vv_free(&v->changed);
+	vblobs_clear(&v->certs);
+	vblobs_clear(&v->revs);
+	free(v->certs.b);
+	free(v->revs.b);
+	free(v);
+}
+
+int sync_view_refresh(struct sync_view *v)
+{
+	struct vv nv;
+	size_t nc = 0, nr = 0;
+	int rc;
+
+	if (v == NULL)
+		return CN_ERR_INVAL;
+	vv_init(&nv);
+	if ((rc = vv_from_replica(&nv, v->r)) != 0) {
+		vv_free(&nv);
+		return rc;
+	}
+	/* What rose: both vectors are sorted by origin. */
+	v->changed.n = 0;
+	for (size_t i = 0, j = 0; i < nv.n; i++) {
+		int cmp = 1;
+		while (j < v->vv.n &&
+		       (cmp = memcmp(v->vv.v[j].origin, nv.v[i].origin, CN_KEY_LEN)) < 0)
+			j++;
+		if (j < v->vv.n && cmp == 0 && v->vv.v[j].seq >= nv.v[i].seq)
+			continue;
+		if ((rc = vv_set(&v->changed, nv.v[i].origin, nv.v[i].seq)) != 0) {
+			vv_free(&nv);
+			return rc;
+		}
+	}
+	vv_free(&v->vv);
+	v->vv = nv;
+	cache_clear(v);
+	v->gen++;
+	/* Certificates and revocations are only ever added: read them again
+	 * only when their number changed. */
+	if ((rc = replica_certs_walk(v->r, count_cb, &nc)) != 0 ||
+	    (rc = replica_revocations_walk(v->r, count_cb, &nr)) != 0)
+		return rc;
+	if (nc != v->ncerts || nr != v->nrevs) {
+		vblobs_clear(&v->certs);
+		vblobs_clear(&v->revs);
+		v->ncerts = v->nrevs = SIZE_MAX;
+		if ((rc = replica_certs_walk(v->r, vblob_cb, &v->certs)) != 0 ||
+		    (rc = replica_revocations_walk(v->r, vblob_cb, &v->revs)) != 0)
+			return rc;
+		v->ncerts = nc;
+		v->nrevs = nr;
+		v->auth_gen++;
+	}
+	return 0;
+}
+
+int sync_set_view(struct sync_session *s, struct sync_view *v)
+{
+	if (s == NULL || v == NULL || v->r != s->r || s->started)
+		return CN_ERR_INVAL;
+	s->view = v;
+	return 0;
 }
 
 /* ---- reading the replica --------------------------------------------------- */
@@ -372,6 +592,75 @@ static int lack_cb(void *ctx, const uint8_t *buf, size_t len)
 
 /* Re-read the replica's vector, and queue the certificates and revocations
  * the peer lacks. */
+/* Queue the view's blobs whose digest the peer does not hold. */
+static int lack_view(struct dset *peer, struct blobq *q, const struct vblobs *b)
+{
+	int rc;
+
+	for (size_t i = 0; i < b->n; i++) {
+		if (dset_has(peer, b->b[i].d))
+			continue;
+		if ((rc = dset_add(peer, b->b[i].d)) != 0 ||
+		    (rc = blobq_add(q, b->b[i].p, b->b[i].len)) != 0)
+			return rc;
+	}
+	dset_sort(peer);
+	return 0;
+}
+
+/* refresh() from the shared view: a copy of its vector (and, when only
+ * what rose since the view's previous generation can be due, just those
+ * origins to look at), and the certificate check only when the view's
+ * certificates changed. */
+static int refresh_view(struct sync_session *s)
+{
+	struct sync_view *v = s->view;
+	bool inc = s->scan_done && !s->run_open && s->view_gen != 0 &&
+		   s->view_gen + 1 == v->gen;
+	int rc;
+
+	s->local.n = 0;
+	if (v->vv.n > 0) {
+		struct vv_item *nv = util_grow(s->local.v, &s->local.cap, v->vv.n,
+					       sizeof *nv);
+		if (nv == NULL)
+			return fail(s, CN_ERR_NOMEM, "out of memory");
+		s->local.v = nv;
+		memcpy(nv, v->vv.v, v->vv.n * sizeof *nv);
+		s->local.n = v->vv.n;
+	}
+	s->todo.n = 0;
+	if (inc && v->changed.n > 0) {
+		struct vv_item *nt = util_grow(s->todo.v, &s->todo.cap, v->changed.n,
+					       sizeof *nt);
+		if (nt == NULL)
+			return fail(s, CN_ERR_NOMEM, "out of memory");
+		s->todo.v = nt;
+		memcpy(nt, v->changed.v, v->changed.n * sizeof *nt);
+		s->todo.n = v->changed.n;
+	}
+	s->incremental = inc;
+	s->tpos = 0;
+	s->scan = 0;
+	s->scan_done = false;
+	s->view_gen = v->gen;
+	if (s->tail_n > 0 &&
+	    vv_get(&s->local, s->tail_origin) >= s->tail_first + s->tail_n - 1) {
+		s->st.entries_dropped += s->tail_n;
+		tail_clear(s);
+	}
+	blobq_compact(&s->ocerts);
+	blobq_compact(&s->orevs);
+	if (s->auth_gen != v->auth_gen) {
+		if ((rc = lack_view(&s->peer_certs, &s->ocerts, &v->certs)) != 0 ||
+		    (rc = lack_view(&s->peer_revs, &s->orevs, &v->revs)) != 0)
+			return fail(s, rc, "out of memory");
+		s->auth_gen = v->auth_gen;
+	}
+	s->dirty = false;
+	return 0;
+}
+
 static int refresh(struct sync_session *s)
 {
 	struct lack lc = {&s->peer_certs, &s->ocerts};
@@ -379,6 +668,8 @@ static int refresh(struct sync_session *s)
 	struct vv nv;
 	int rc;
 
+	if (s->view != NULL)
+		return refresh_view(s);
 	vv_init(&nv);
 	rc = vv_from_replica(&nv, s->r);
 	if (rc != 0) {
@@ -643,6 +934,29 @@ static int make_chunk(struct sync_session *s, const uint8_t origin_in[static CN_
 	int rc;
 
 	memcpy(origin, origin_in, CN_KEY_LEN);
+	if (s->view != NULL) {
+		struct cached *ce = cache_find(s->view, origin, from, to,
+					       s->lim.max_entries, s->lim.max_msg);
+		if (ce != NULL && ce->msg != NULL) {
+			/* The same ENTRIES another session sent. */
+			if ((buf = malloc(ce->len)) == NULL)
+				return fail(s, CN_ERR_NOMEM, "out of memory");
+			memcpy(buf, ce->msg, ce->len);
+			s->run_open = ce->open;
+			if (s->run_open)
+				memcpy(s->run_origin, origin, CN_KEY_LEN);
+			if ((rc = vv_set(&s->sent, origin, from + ce->n - 1)) != 0) {
+				free(buf);
+				return fail(s, rc, "out of memory");
+			}
+			*msg = buf;
+			*len = ce->len;
+			s->st.msgs_sent++;
+			s->st.bytes_sent += *len;
+			s->st.entries_sent += ce->n;
+			return 0;
+		}
+	}
 	memset(&c, 0, sizeof c);
 	s->body.len = 0;
 	c.body = &s->body;
@@ -684,6 +998,22 @@ static int make_chunk(struct sync_session *s, const uint8_t origin_in[static CN_
 	}
 	memcpy(buf, hb, h.len);
 	memcpy(buf + h.len, s->body.buf, c.bytes);
+	if (s->view != NULL && *len <= CACHE_MSG_MAX) {
+		struct cached *ce = cache_find(s->view, origin, from, to,
+					       s->lim.max_entries, s->lim.max_msg);
+		if (ce != NULL && ce->msg == NULL && (ce->msg = malloc(*len)) != NULL) {
+			memcpy(ce->msg, buf, *len);
+			memcpy(ce->origin, origin, CN_KEY_LEN);
+			ce->from = from;
+			ce->to = to;
+			ce->max_n = s->lim.max_entries;
+			ce->max_bytes = s->lim.max_msg;
+			ce->len = *len;
+			ce->n = c.n;
+			ce->open = s->run_open;
+			s->view->ncached++;
+		}
+	}
 	*msg = buf;
 	s->st.msgs_sent++;
 	s->st.bytes_sent += *len;
@@ -700,10 +1030,14 @@ static int make_entries(struct sync_session *s, uint8_t **msg, size_t *len)
 		if (s->run_open) {
 			origin = s->run_origin;
 			head = vv_get(&s->local, origin);
-		} else if (s->scan < s->local.n) {
+		} else if (s->incremental && s->tpos < s->todo.n) {
+			origin = s->todo.v[s->tpos].origin;
+			head = vv_get(&s->local, origin);
+		} else if (!s->incremental && s->scan < s->local.n) {
 			origin = s->local.v[s->scan].origin;
 			head = s->local.v[s->scan].seq;
 		} else {
+			s->scan_done = true;
 			return 0;
 		}
 		p = vv_get(&s->peer, origin);
@@ -714,6 +1048,8 @@ static int make_entries(struct sync_session *s, uint8_t **msg, size_t *len)
 			return make_chunk(s, origin, p + 1, head, msg, len);
 		if (s->run_open)
 			s->run_open = false;
+		else if (s->incremental)
+			s->tpos++;
 		else
 			s->scan++;
 	}

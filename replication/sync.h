@@ -202,6 +202,27 @@ int sync_receive(struct sync_session *s, const uint8_t *msg, size_t len);
  * session earlier. */
 int sync_next(struct sync_session *s, uint8_t **msg, size_t *len);
 
+/* A shared view of the replica for many sessions (the daemon's): its
+ * version vector and certificates read once for all of them, what rose
+ * since the previous look, and the ENTRIES made for one session kept for
+ * the others that need the same.  With 500 peers a session's look at the
+ * replica after each write (sync_local_changed) then costs what changed,
+ * not the whole replica.
+ *
+ * sync_view_new() reads the replica at once; sync_view_refresh() again:
+ * call it after every write to the replica, before sync_local_changed()
+ * on the sessions (and before their sync_next()).  sync_set_view() makes
+ * a session (before sync_start) look at the replica through the view;
+ * the view must outlive its sessions and be used by the replica's thread
+ * only.  Errors: CN_ERR_INVAL (NULL, a view of another replica,
+ * sync_set_view after sync_start), CN_ERR_NOMEM, or the replica's error
+ * while reading. */
+struct sync_view;
+int sync_view_new(struct sync_view **v, struct replica *r);
+void sync_view_free(struct sync_view *v);
+int sync_view_refresh(struct sync_view *v);
+int sync_set_view(struct sync_session *s, struct sync_view *v);
+
 /* Commit the received entries waiting for a group commit (see
  * sync_limits.batch_entries), queue the HAVE that follows, and end a bulk
  * bootstrap that has caught up.  Nothing to do without a batch.  The

@@ -74,8 +74,9 @@ struct worker {
 	bool running;           /* the thread was started */
 
 	uv_mutex_t smu;         /* sessions[].snap, and the array itself */
-	struct session **sessions;
+	struct session **sessions; /* sorted by conn id (ids only grow) */
 	size_t nsessions, capsessions;
+	struct sync_view *view; /* the replica as every session sees it */
 
 	/* thread-only */
 	uint64_t next_watermark_ms, next_snap_ms;
@@ -136,12 +137,26 @@ static void on_async(uv_async_t *h)
 
 static void peer_state(const struct session *x, struct worker_peer *p);
 
+/* Index of conn's session in the sorted table, or where it would go. */
+static size_t lower_bound(struct worker *w, uint64_t conn)
+{
+	size_t lo = 0, hi = w->nsessions;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (w->sessions[mid]->conn < conn)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 static struct session *find(struct worker *w, uint64_t conn)
 {
-	for (size_t i = 0; i < w->nsessions; i++)
-		if (w->sessions[i]->conn == conn)
-			return w->sessions[i];
-	return NULL;
+	size_t i = lower_bound(w, conn);
+
+	return i < w->nsessions && w->sessions[i]->conn == conn ? w->sessions[i] : NULL;
 }
 
 static void session_fail(struct worker *w, struct session *x, const char *why)
@@ -160,12 +175,15 @@ static void session_fail(struct worker *w, struct session *x, const char *why)
 
 static void session_remove(struct worker *w, struct session *x)
 {
+	size_t i;
+
 	uv_mutex_lock(&w->smu);
-	for (size_t i = 0; i < w->nsessions; i++)
-		if (w->sessions[i] == x) {
-			w->sessions[i] = w->sessions[--w->nsessions];
-			break;
-		}
+	i = lower_bound(w, x->conn);
+	if (i < w->nsessions && w->sessions[i] == x) {
+		memmove(w->sessions + i, w->sessions + i + 1,
+			(w->nsessions - i - 1) * sizeof *w->sessions);
+		w->nsessions--;
+	}
 	uv_mutex_unlock(&w->smu);
 	sync_close(x->s);
 	free(x);
@@ -185,8 +203,13 @@ static bool session_add(struct worker *w, struct session *x)
 		else
 			ok = false;
 	}
-	if (ok)
-		w->sessions[w->nsessions++] = x;
+	if (ok) {
+		size_t i = lower_bound(w, x->conn);
+		memmove(w->sessions + i + 1, w->sessions + i,
+			(w->nsessions - i) * sizeof *w->sessions);
+		w->sessions[i] = x;
+		w->nsessions++;
+	}
 	uv_mutex_unlock(&w->smu);
 	return ok;
 }
@@ -197,6 +220,8 @@ static void job_open(struct worker *w, struct job *j)
 	char why[160];
 	int rc;
 
+	if (x != NULL)
+		x->conn = j->conn;
 	if (x == NULL || !session_add(w, x)) {
 		struct worker_event *ev = event_new(WORKER_CLOSE, j->conn);
 		free(x);
@@ -212,6 +237,8 @@ static void job_open(struct worker *w, struct job *j)
 	x->oneshot = j->oneshot;
 	x->pump = true;
 	rc = sync_open(&x->s, w->r, &w->cfg.limits);
+	if (rc == CN_OK && w->view != NULL)
+		rc = sync_set_view(x->s, w->view);
 	if (rc == CN_OK)
 		rc = sync_start(x->s);
 	if (rc != CN_OK) {
@@ -485,10 +512,15 @@ static void run(void *arg)
 		now = util_now_ms();
 		watermark(w, now);
 		if (replica_changed(w->r)) {
+			int rc = CN_OK;
 			auth_check(w, false);
+			if (w->view != NULL && (rc = sync_view_refresh(w->view)) != CN_OK)
+				log_warn("reading the replica failed: %s", cn_strerror(rc));
 			for (size_t i = 0; i < w->nsessions; i++) {
 				struct session *x = w->sessions[i];
-				if (!x->failed && sync_local_changed(x->s) == CN_OK)
+				if (rc != CN_OK)
+					session_fail(w, x, "reading the replica failed");
+				else if (!x->failed && sync_local_changed(x->s) == CN_OK)
 					x->pump = true;
 			}
 		}
@@ -581,6 +613,10 @@ int worker_start(struct worker **out, uv_loop_t *loop, struct replica *r,
 	/* The first certificates go out before the thread starts. */
 	(void)replica_changed(r);
 	auth_check(w, true);
+	if (sync_view_new(&w->view, r) != CN_OK) {
+		worker_stop(w);
+		return CN_ERR_NOMEM;
+	}
 	if (uv_thread_create(&w->thread, run, w) != 0) {
 		worker_stop(w);
 		return CN_ERR_IO;
@@ -628,6 +664,8 @@ void worker_stop(struct worker *w)
 	w->jobs = w->jobs_tail = NULL;
 	while (w->nsessions > 0)
 		session_remove(w, w->sessions[0]);
+	sync_view_free(w->view);
+	w->view = NULL;
 	uv_close((uv_handle_t *)&w->async, on_async_closed);
 }
 
