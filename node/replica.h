@@ -125,6 +125,19 @@ int replica_author(struct replica *r, struct entry *ops, size_t n,
 int replica_ingest(struct replica *r, const uint8_t *const *ents,
 		   const size_t *lens, size_t n, struct ingest_report *rep);
 
+/* Several replica_ingest() calls in one write transaction: one commit
+ * (one sync to the disk) for batches from several sources, each with its
+ * own report.  All or nothing: an error aborts every batch (nothing
+ * written) and is returned. */
+struct replica_batch {
+	const uint8_t *const *ents;
+	const size_t *lens;
+	size_t n;
+	struct ingest_report *rep; /* overwritten */
+};
+int replica_ingest_batches(struct replica *r, const struct replica_batch *b,
+			   size_t nb);
+
 /* Install a root-signed certificate or revocation (bytes as made by
  * authority_cert_sign / authority_revocation_sign).  Entries it affects are
  * re-folded.  0, CN_ERR_EXISTS (already installed; nothing changes),

@@ -1386,6 +1386,47 @@ static void bulk_check(struct sync_session *s, const struct ingest_report *ir)
 	bulk_end(s);
 }
 
+/* The batch as the arrays replica_ingest() takes (s->ptrs, s->lens). */
+static int batch_prepare(struct sync_session *s)
+{
+	const uint8_t **pp = util_grow(s->ptrs, &s->pcap, s->bn, sizeof *pp);
+	size_t *ll;
+
+	if (pp == NULL)
+		return fail(s, CN_ERR_NOMEM, "out of memory");
+	s->ptrs = pp;
+	ll = util_grow(s->lens, &s->lcap, s->bn, sizeof *ll);
+	if (ll == NULL)
+		return fail(s, CN_ERR_NOMEM, "out of memory");
+	s->lens = ll;
+	for (size_t i = 0; i < s->bn; i++) {
+		s->ptrs[i] = s->bbuf + s->boff[i];
+		s->lens[i] = s->blens[i];
+	}
+	return 0;
+}
+
+/* After the batch's commit: count it, queue the HAVE, maybe end a bulk
+ * bootstrap. */
+static int batch_done(struct sync_session *s, int rc, const struct ingest_report *ir)
+{
+	if (rc != 0)
+		return fail(s, rc, "storing %zu entries failed: %s%s%s", s->bn,
+			    cn_strerror(rc), ir->problem[0] ? ": " : "", ir->problem);
+	replica_report_add(&s->st.ingest, ir);
+	s->st.commits++;
+	if (s->bulk_on)
+		s->st.bulk_entries += s->bn;
+	for (size_t i = 0; i < s->borigins.n; i++)
+		if ((rc = vv_set(&s->have, s->borigins.v[i].origin, 0)) != 0)
+			return fail(s, rc, "out of memory");
+	s->bn = s->blen = 0;
+	s->borigins.n = 0;
+	if (s->bulk_on)
+		bulk_check(s, ir);
+	return s->err;
+}
+
 /* Commit the batch in one replica_ingest() call; the HAVE follows. */
 static int flush(struct sync_session *s)
 {
@@ -1396,39 +1437,11 @@ static int flush(struct sync_session *s)
 		return s->err;
 	if (s->bn == 0)
 		return 0;
-	{
-		const uint8_t **pp = util_grow(s->ptrs, &s->pcap, s->bn, sizeof *pp);
-		size_t *ll;
-
-		if (pp == NULL)
-			return fail(s, CN_ERR_NOMEM, "out of memory");
-		s->ptrs = pp;
-		ll = util_grow(s->lens, &s->lcap, s->bn, sizeof *ll);
-		if (ll == NULL)
-			return fail(s, CN_ERR_NOMEM, "out of memory");
-		s->lens = ll;
-	}
-	for (size_t i = 0; i < s->bn; i++) {
-		s->ptrs[i] = s->bbuf + s->boff[i];
-		s->lens[i] = s->blens[i];
-	}
+	if ((rc = batch_prepare(s)) != 0)
+		return rc;
 	memset(&ir, 0, sizeof ir);
 	rc = replica_ingest(s->r, s->ptrs, s->lens, s->bn, &ir);
-	if (rc != 0)
-		return fail(s, rc, "storing %zu entries failed: %s%s%s", s->bn,
-			    cn_strerror(rc), ir.problem[0] ? ": " : "", ir.problem);
-	replica_report_add(&s->st.ingest, &ir);
-	s->st.commits++;
-	if (s->bulk_on)
-		s->st.bulk_entries += s->bn;
-	for (size_t i = 0; i < s->borigins.n; i++)
-		if ((rc = vv_set(&s->have, s->borigins.v[i].origin, 0)) != 0)
-			return fail(s, rc, "out of memory");
-	s->bn = s->blen = 0;
-	s->borigins.n = 0;
-	if (s->bulk_on)
-		bulk_check(s, &ir);
-	return s->err;
+	return batch_done(s, rc, &ir);
 }
 
 int sync_flush(struct sync_session *s)
@@ -1436,6 +1449,54 @@ int sync_flush(struct sync_session *s)
 	if (s == NULL)
 		return CN_ERR_INVAL;
 	return flush(s);
+}
+
+int sync_flush_group(struct sync_session *const *ss, size_t n)
+{
+	struct replica_batch *b;
+	struct sync_session **who;
+	size_t k = 0;
+	int rc;
+
+	if (n == 0)
+		return 0;
+	if (ss == NULL)
+		return CN_ERR_INVAL;
+	for (size_t i = 0; i < n; i++)
+		if (ss[i] == NULL || ss[i]->r != ss[0]->r)
+			return CN_ERR_INVAL;
+	b = calloc(n, sizeof *b);
+	who = calloc(n, sizeof *who);
+	if (b == NULL || who == NULL) {
+		free(b);
+		free(who);
+		for (size_t i = 0; i < n; i++)
+			if (ss[i]->err == 0 && ss[i]->bn > 0)
+				fail(ss[i], CN_ERR_NOMEM, "out of memory");
+		return CN_ERR_NOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct sync_session *s = ss[i];
+		if (s->err != 0 || s->bn == 0 || batch_prepare(s) != 0)
+			continue;
+		b[k].ents = s->ptrs;
+		b[k].lens = s->lens;
+		b[k].n = s->bn;
+		b[k].rep = calloc(1, sizeof *b[k].rep);
+		if (b[k].rep == NULL) {
+			fail(s, CN_ERR_NOMEM, "out of memory");
+			continue;
+		}
+		who[k++] = s;
+	}
+	rc = k > 0 ? replica_ingest_batches(ss[0]->r, b, k) : 0;
+	for (size_t i = 0; i < k; i++) {
+		(void)batch_done(who[i], rc, b[i].rep);
+		free(b[i].rep);
+	}
+	free(b);
+	free(who);
+	return rc;
 }
 
 static int recv_entries(struct sync_session *s, struct cbor_rd *c)

@@ -231,6 +231,14 @@ int sync_set_view(struct sync_session *s, struct sync_view *v);
  * session's earlier error. */
 int sync_flush(struct sync_session *s);
 
+/* sync_flush() for several sessions over the same replica at once: their
+ * batches go into one write transaction (replica_ingest_batches), each
+ * counted in its own session's report.  Sessions without a batch or
+ * with an error are passed over.  An error storing fails every session
+ * that had a batch (and is returned); CN_ERR_INVAL for NULL or sessions
+ * of different replicas. */
+int sync_flush_group(struct sync_session *const *ss, size_t n);
+
 /* The replica has new entries, certificates or revocations (authored here,
  * or ingested by any session: relay).  Cheap: the session re-reads the
  * replica's vector and certificates at its next sync_next(), so calls may

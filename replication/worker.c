@@ -77,6 +77,8 @@ struct worker {
 	struct session **sessions; /* sorted by conn id (ids only grow) */
 	size_t nsessions, capsessions;
 	struct sync_view *view; /* the replica as every session sees it */
+	struct sync_session **flushv; /* flush_all()'s group */
+	size_t capflush;
 
 	/* thread-only */
 	uint64_t next_watermark_ms, next_snap_ms;
@@ -270,8 +272,7 @@ static void job_deliver(struct worker *w, struct session *x, struct job *j)
 	}
 }
 
-/* Commit what the session received this round (one transaction for all
- * its messages at hand: group commit) and log what came in. */
+/* After the round's group commit: log what came in (or the failure). */
 static void session_flush(struct worker *w, struct session *x)
 {
 	struct sync_stats st;
@@ -279,7 +280,7 @@ static void session_flush(struct worker *w, struct session *x)
 	if (x->failed || !x->received)
 		return;
 	x->received = false;
-	if (sync_flush(x->s) != CN_OK) {
+	if (sync_error(x->s)[0] != '\0') {
 		session_fail(w, x, sync_error(x->s));
 		return;
 	}
@@ -330,6 +331,37 @@ static void handle(struct worker *w, struct job *j)
 	case JOB_OPEN:
 		break;
 	}
+}
+
+/* Commit what every session received this round in one transaction
+ * (group commit across sessions: one sync to the disk a round, however
+ * many peers sent something). */
+static void flush_all(struct worker *w)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < w->nsessions; i++)
+		if (w->sessions[i]->received && !w->sessions[i]->failed)
+			k++;
+	if (k == 0)
+		return;
+	if (k > w->capflush) {
+		struct sync_session **g = realloc(w->flushv, k * sizeof *g);
+		if (g == NULL) {
+			/* One commit each, then. */
+			for (size_t i = 0; i < w->nsessions; i++)
+				if (w->sessions[i]->received && !w->sessions[i]->failed)
+					(void)sync_flush(w->sessions[i]->s);
+			return;
+		}
+		w->flushv = g;
+		w->capflush = k;
+	}
+	k = 0;
+	for (size_t i = 0; i < w->nsessions; i++)
+		if (w->sessions[i]->received && !w->sessions[i]->failed)
+			w->flushv[k++] = w->sessions[i]->s;
+	(void)sync_flush_group(w->flushv, k);
 }
 
 /* Let a session make messages while it is under its bound. */
@@ -507,6 +539,7 @@ static void run(void *arg)
 			free(jobs->msg);
 			free(jobs);
 		}
+		flush_all(w);
 		for (size_t i = 0; i < w->nsessions; i++)
 			session_flush(w, w->sessions[i]);
 		now = util_now_ms();
@@ -666,6 +699,8 @@ void worker_stop(struct worker *w)
 		session_remove(w, w->sessions[0]);
 	sync_view_free(w->view);
 	w->view = NULL;
+	free(w->flushv);
+	w->flushv = NULL;
 	uv_close((uv_handle_t *)&w->async, on_async_closed);
 }
 

@@ -1506,6 +1506,73 @@ static void test_bootstrap_cut(void)
 	tu_node_close(&C);
 }
 
+/* Entries from two peers at once: one transaction for both sessions'
+ * batches (sync_flush_group), each counted in its own session. */
+static void test_flush_group(void)
+{
+	struct tu_node H, S1, S2;
+	struct net nt;
+	struct link l1, l2;
+	struct sync_limits lim = {.batch_entries = 100000};
+	struct sync_stats h1, h2, h1b, h2b;
+	struct sync_session *group[2];
+	uint64_t before;
+
+	node_new(&H, "group-h");
+	node_new(&S1, "group-s1");
+	node_new(&S2, "group-s2");
+	net_init(&nt, 4, 1);
+	link_open(&nt, &l1, &H, &S1, &lim);
+	link_open(&nt, &l2, &H, &S2, &lim);
+	CHECK_EQ(pump(&nt), 0);
+	all_caught_up(&nt);
+	before = entries_of(&H);
+	author_bulk(&S1, 'S', 0, 30, 10);
+	author_bulk(&S2, 'T', 0, 20, 20);
+	changed(&nt, &S1);
+	changed(&nt, &S2);
+	sync_stats(l1.e[0].s, &h1);
+	sync_stats(l2.e[0].s, &h2);
+	/* Hand the spokes' messages to the hub without its sync_next(). */
+	for (int k = 0; k < 2; k++) {
+		struct link *l = k ? &l2 : &l1;
+		uint8_t *m;
+		size_t len;
+
+		for (;;) {
+			CHECK_EQ(sync_next(l->e[1].s, &m, &len), 0);
+			if (m == NULL)
+				break;
+			CHECK_EQ(sync_receive(l->e[0].s, m, len), 0);
+			free(m);
+		}
+	}
+	CHECK_EQ(entries_of(&H), before);            /* nothing committed yet */
+	CHECK(!sync_caught_up(l1.e[0].s));
+	group[0] = l1.e[0].s;
+	group[1] = l2.e[0].s;
+	CHECK_EQ(sync_flush_group(group, 2), 0);
+	CHECK_EQ(entries_of(&H), before + 50);
+	sync_stats(l1.e[0].s, &h1b);
+	sync_stats(l2.e[0].s, &h2b);
+	CHECK_EQ(h1b.commits, h1.commits + 1);
+	CHECK_EQ(h2b.commits, h2.commits + 1);
+	CHECK_EQ(h1b.ingest.applied, h1.ingest.applied + 30);
+	CHECK_EQ(h2b.ingest.applied, h2.ingest.applied + 20);
+	CHECK_EQ(sync_flush_group(group, 2), 0);     /* nothing left */
+	CHECK_EQ(sync_flush_group(NULL, 2), CN_ERR_INVAL);
+	changed(&nt, &H);
+	CHECK_EQ(pump(&nt), 0);
+	all_caught_up(&nt);
+	same_state(&H, &S1);
+	same_state(&H, &S2);
+	verify_ok(&H);
+	net_cut(&nt);
+	tu_node_close(&H);
+	tu_node_close(&S1);
+	tu_node_close(&S2);
+}
+
 /* ---- a hub whose sessions share a view --------------------------------------- */
 
 static void test_view(void)
@@ -1681,6 +1748,7 @@ int main(void)
 	test_fork_unknown();
 	test_bootstrap();
 	test_bootstrap_cut();
+	test_flush_group();
 	test_view();
 	test_perf();
 	printf("test_sync: ok\n");
