@@ -64,6 +64,14 @@ struct blob {
 	size_t len;
 };
 
+/* Wire entries copied one after another: entry i is buf[off[i] ..
+ * off[i] + lens[i]). */
+struct entbuf {
+	uint8_t *buf;
+	size_t len, bcap;
+	size_t *off, *lens, n, ocap, lcap;
+};
+
 /* Certificates or revocations to send: b[pos..n). */
 struct blobq {
 	struct blob *b;
@@ -99,16 +107,11 @@ struct sync_session {
 	size_t *mlen, mcap;
 	uint8_t tail_origin[CN_KEY_LEN]; /* the run waiting for its signature */
 	uint64_t tail_first;
-	size_t tail_n;
-	uint8_t *tail_buf;
-	size_t tail_len, tail_bcap;
-	size_t *tail_off, *tail_lens, tail_ecap, tail_lcap;
+	struct entbuf tail;
 	const uint8_t **ptrs;    /* the replica_ingest() call */
 	size_t *lens, pcap, lcap;
 	/* group commit: entries accepted, copied, not committed yet */
-	uint8_t *bbuf;
-	size_t blen, bbcap;
-	size_t *boff, *blens, bn, bocap, blcap;
+	struct entbuf batch;
 	struct vv borigins;      /* their origins (for the HAVE) */
 	bool bulk_tried, bulk_on; /* bootstrap through the bulk path */
 
@@ -152,8 +155,8 @@ static size_t head_len(uint64_t v)
 
 static void tail_clear(struct sync_session *s)
 {
-	s->tail_n = 0;
-	s->tail_len = 0;
+	s->tail.n = 0;
+	s->tail.len = 0;
 }
 
 /* End the session with `err` (the first error stays); returns it. */
@@ -171,9 +174,9 @@ fail(struct sync_session *s, int err, const char *fmt, ...)
 	va_end(ap);
 	free(s->hello);
 	s->hello = NULL;
-	s->st.entries_dropped += s->tail_n + s->bn;
+	s->st.entries_dropped += s->tail.n + s->batch.n;
 	tail_clear(s);
-	s->bn = s->blen = 0;
+	s->batch.n = s->batch.len = 0;
 	s->borigins.n = 0;
 	return err;
 }
@@ -264,6 +267,38 @@ static void blobq_compact(struct blobq *q)
 	q->n = q->pos = 0;
 }
 
+static int entbuf_add(struct entbuf *e, const uint8_t *p, size_t len)
+{
+	uint8_t *b = util_grow(e->buf, &e->bcap, e->len + len, 1);
+	size_t *o, *l;
+
+	if (b == NULL)
+		return CN_ERR_NOMEM;
+	e->buf = b;
+	o = util_grow(e->off, &e->ocap, e->n + 1, sizeof *o);
+	if (o == NULL)
+		return CN_ERR_NOMEM;
+	e->off = o;
+	l = util_grow(e->lens, &e->lcap, e->n + 1, sizeof *l);
+	if (l == NULL)
+		return CN_ERR_NOMEM;
+	e->lens = l;
+	memcpy(e->buf + e->len, p, len);
+	e->off[e->n] = e->len;
+	e->lens[e->n] = len;
+	e->n++;
+	e->len += len;
+	return 0;
+}
+
+static void entbuf_free(struct entbuf *e)
+{
+	free(e->buf);
+	free(e->off);
+	free(e->lens);
+	memset(e, 0, sizeof *e);
+}
+
 /* ---- open / close ---------------------------------------------------------- */
 
 int sync_open(struct sync_session **out, struct replica *r,
@@ -336,14 +371,10 @@ void sync_close(struct sync_session *s)
 	cbw_free(&s->body);
 	free(s->mptr);
 	free(s->mlen);
-	free(s->tail_buf);
-	free(s->tail_off);
-	free(s->tail_lens);
+	entbuf_free(&s->tail);
 	free(s->ptrs);
 	free(s->lens);
-	free(s->bbuf);
-	free(s->boff);
-	free(s->blens);
+	entbuf_free(&s->batch);
 	vv_free(&s->borigins);
 	vv_free(&s->todo);
 	free(s);
@@ -592,6 +623,35 @@ static int lack_cb(void *ctx, const uint8_t *buf, size_t len)
 
 /* Re-read the replica's vector, and queue the certificates and revocations
  * the peer lacks. */
+static int vv_copy(struct vv *dst, const struct vv *src)
+{
+	struct vv_item *nv;
+
+	dst->n = 0;
+	if (src->n == 0)
+		return 0;
+	if ((nv = util_grow(dst->v, &dst->cap, src->n, sizeof *nv)) == NULL)
+		return CN_ERR_NOMEM;
+	dst->v = nv;
+	memcpy(nv, src->v, src->n * sizeof *nv);
+	dst->n = src->n;
+	return 0;
+}
+
+/* After a new look at the replica: a waiting run the replica now holds
+ * in full (another session brought it, and the peer, told so, will not
+ * finish it) goes; certificates all sent are forgotten. */
+static void tail_drop_held(struct sync_session *s)
+{
+	if (s->tail.n > 0 &&
+	    vv_get(&s->local, s->tail_origin) >= s->tail_first + s->tail.n - 1) {
+		s->st.entries_dropped += s->tail.n;
+		tail_clear(s);
+	}
+	blobq_compact(&s->ocerts);
+	blobq_compact(&s->orevs);
+}
+
 /* Queue the view's blobs whose digest the peer does not hold. */
 static int lack_view(struct dset *peer, struct blobq *q, const struct vblobs *b)
 {
@@ -619,38 +679,16 @@ static int refresh_view(struct sync_session *s)
 		   s->view_gen + 1 == v->gen;
 	int rc;
 
-	s->local.n = 0;
-	if (v->vv.n > 0) {
-		struct vv_item *nv = util_grow(s->local.v, &s->local.cap, v->vv.n,
-					       sizeof *nv);
-		if (nv == NULL)
-			return fail(s, CN_ERR_NOMEM, "out of memory");
-		s->local.v = nv;
-		memcpy(nv, v->vv.v, v->vv.n * sizeof *nv);
-		s->local.n = v->vv.n;
-	}
 	s->todo.n = 0;
-	if (inc && v->changed.n > 0) {
-		struct vv_item *nt = util_grow(s->todo.v, &s->todo.cap, v->changed.n,
-					       sizeof *nt);
-		if (nt == NULL)
-			return fail(s, CN_ERR_NOMEM, "out of memory");
-		s->todo.v = nt;
-		memcpy(nt, v->changed.v, v->changed.n * sizeof *nt);
-		s->todo.n = v->changed.n;
-	}
+	if (vv_copy(&s->local, &v->vv) != 0 ||
+	    (inc && vv_copy(&s->todo, &v->changed) != 0))
+		return fail(s, CN_ERR_NOMEM, "out of memory");
 	s->incremental = inc;
 	s->tpos = 0;
 	s->scan = 0;
 	s->scan_done = false;
 	s->view_gen = v->gen;
-	if (s->tail_n > 0 &&
-	    vv_get(&s->local, s->tail_origin) >= s->tail_first + s->tail_n - 1) {
-		s->st.entries_dropped += s->tail_n;
-		tail_clear(s);
-	}
-	blobq_compact(&s->ocerts);
-	blobq_compact(&s->orevs);
+	tail_drop_held(s);
 	if (s->auth_gen != v->auth_gen) {
 		if ((rc = lack_view(&s->peer_certs, &s->ocerts, &v->certs)) != 0 ||
 		    (rc = lack_view(&s->peer_revs, &s->orevs, &v->revs)) != 0)
@@ -680,15 +718,7 @@ static int refresh(struct sync_session *s)
 	vv_free(&s->local);
 	s->local = nv;
 	s->scan = 0;
-	/* A waiting run the replica now holds in full (another session
-	 * brought it, and the peer, told so, will not finish it) goes. */
-	if (s->tail_n > 0 &&
-	    vv_get(&s->local, s->tail_origin) >= s->tail_first + s->tail_n - 1) {
-		s->st.entries_dropped += s->tail_n;
-		tail_clear(s);
-	}
-	blobq_compact(&s->ocerts);
-	blobq_compact(&s->orevs);
+	tail_drop_held(s);
 	rc = replica_certs_walk(s->r, lack_cb, &lc);
 	dset_sort(&s->peer_certs);
 	if (rc == 0) {
@@ -1084,7 +1114,7 @@ int sync_next(struct sync_session *s, uint8_t **msg, size_t *len)
 		return 0;
 	if (s->npongs > 0)
 		return make_nonce(s, SYNC_PONG, s->pongs, &s->npongs, msg, len);
-	if (s->bn > 0 && (rc = flush(s)) != 0)
+	if (s->batch.n > 0 && (rc = flush(s)) != 0)
 		return rc;
 	while (s->have.n > 0) {
 		if ((rc = make_have(s, msg, len)) != 0 || *msg != NULL)
@@ -1299,54 +1329,6 @@ static int recv_certs(struct sync_session *s, struct cbor_rd *c)
 	return 0;
 }
 
-static int tail_append(struct sync_session *s, const uint8_t *p, size_t len)
-{
-	uint8_t *b = util_grow(s->tail_buf, &s->tail_bcap, s->tail_len + len, 1);
-	size_t *o, *l;
-
-	if (b == NULL)
-		return CN_ERR_NOMEM;
-	s->tail_buf = b;
-	o = util_grow(s->tail_off, &s->tail_ecap, s->tail_n + 1, sizeof *o);
-	if (o == NULL)
-		return CN_ERR_NOMEM;
-	s->tail_off = o;
-	l = util_grow(s->tail_lens, &s->tail_lcap, s->tail_n + 1, sizeof *l);
-	if (l == NULL)
-		return CN_ERR_NOMEM;
-	s->tail_lens = l;
-	memcpy(s->tail_buf + s->tail_len, p, len);
-	s->tail_off[s->tail_n] = s->tail_len;
-	s->tail_lens[s->tail_n] = len;
-	s->tail_n++;
-	s->tail_len += len;
-	return 0;
-}
-
-static int batch_add(struct sync_session *s, const uint8_t *p, size_t len)
-{
-	uint8_t *b = util_grow(s->bbuf, &s->bbcap, s->blen + len, 1);
-	size_t *o, *l;
-
-	if (b == NULL)
-		return CN_ERR_NOMEM;
-	s->bbuf = b;
-	o = util_grow(s->boff, &s->bocap, s->bn + 1, sizeof *o);
-	if (o == NULL)
-		return CN_ERR_NOMEM;
-	s->boff = o;
-	l = util_grow(s->blens, &s->blcap, s->bn + 1, sizeof *l);
-	if (l == NULL)
-		return CN_ERR_NOMEM;
-	s->blens = l;
-	memcpy(s->bbuf + s->blen, p, len);
-	s->boff[s->bn] = s->blen;
-	s->blens[s->bn] = len;
-	s->bn++;
-	s->blen += len;
-	return 0;
-}
-
 /* End a bulk bootstrap this session started: build the tables. */
 static void bulk_end(struct sync_session *s)
 {
@@ -1377,7 +1359,7 @@ static void bulk_end(struct sync_session *s)
 static void bulk_check(struct sync_session *s, const struct ingest_report *ir)
 {
 	if (ir->gap + ir->unverified + ir->malformed + ir->forked + ir->held == 0) {
-		if (s->tail_n > 0)
+		if (s->tail.n > 0)
 			return;
 		for (size_t i = 0; i < s->peer.n; i++)
 			if (replica_head(s->r, s->peer.v[i].origin) < s->peer.v[i].seq)
@@ -1389,19 +1371,19 @@ static void bulk_check(struct sync_session *s, const struct ingest_report *ir)
 /* The batch as the arrays replica_ingest() takes (s->ptrs, s->lens). */
 static int batch_prepare(struct sync_session *s)
 {
-	const uint8_t **pp = util_grow(s->ptrs, &s->pcap, s->bn, sizeof *pp);
+	const uint8_t **pp = util_grow(s->ptrs, &s->pcap, s->batch.n, sizeof *pp);
 	size_t *ll;
 
 	if (pp == NULL)
 		return fail(s, CN_ERR_NOMEM, "out of memory");
 	s->ptrs = pp;
-	ll = util_grow(s->lens, &s->lcap, s->bn, sizeof *ll);
+	ll = util_grow(s->lens, &s->lcap, s->batch.n, sizeof *ll);
 	if (ll == NULL)
 		return fail(s, CN_ERR_NOMEM, "out of memory");
 	s->lens = ll;
-	for (size_t i = 0; i < s->bn; i++) {
-		s->ptrs[i] = s->bbuf + s->boff[i];
-		s->lens[i] = s->blens[i];
+	for (size_t i = 0; i < s->batch.n; i++) {
+		s->ptrs[i] = s->batch.buf + s->batch.off[i];
+		s->lens[i] = s->batch.lens[i];
 	}
 	return 0;
 }
@@ -1411,16 +1393,16 @@ static int batch_prepare(struct sync_session *s)
 static int batch_done(struct sync_session *s, int rc, const struct ingest_report *ir)
 {
 	if (rc != 0)
-		return fail(s, rc, "storing %zu entries failed: %s%s%s", s->bn,
+		return fail(s, rc, "storing %zu entries failed: %s%s%s", s->batch.n,
 			    cn_strerror(rc), ir->problem[0] ? ": " : "", ir->problem);
 	replica_report_add(&s->st.ingest, ir);
 	s->st.commits++;
 	if (s->bulk_on)
-		s->st.bulk_entries += s->bn;
+		s->st.bulk_entries += s->batch.n;
 	for (size_t i = 0; i < s->borigins.n; i++)
 		if ((rc = vv_set(&s->have, s->borigins.v[i].origin, 0)) != 0)
 			return fail(s, rc, "out of memory");
-	s->bn = s->blen = 0;
+	s->batch.n = s->batch.len = 0;
 	s->borigins.n = 0;
 	if (s->bulk_on)
 		bulk_check(s, ir);
@@ -1435,12 +1417,12 @@ static int flush(struct sync_session *s)
 
 	if (s->err != 0)
 		return s->err;
-	if (s->bn == 0)
+	if (s->batch.n == 0)
 		return 0;
 	if ((rc = batch_prepare(s)) != 0)
 		return rc;
 	memset(&ir, 0, sizeof ir);
-	rc = replica_ingest(s->r, s->ptrs, s->lens, s->bn, &ir);
+	rc = replica_ingest(s->r, s->ptrs, s->lens, s->batch.n, &ir);
 	return batch_done(s, rc, &ir);
 }
 
@@ -1471,17 +1453,17 @@ int sync_flush_group(struct sync_session *const *ss, size_t n)
 		free(b);
 		free(who);
 		for (size_t i = 0; i < n; i++)
-			if (ss[i]->err == 0 && ss[i]->bn > 0)
+			if (ss[i]->err == 0 && ss[i]->batch.n > 0)
 				fail(ss[i], CN_ERR_NOMEM, "out of memory");
 		return CN_ERR_NOMEM;
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct sync_session *s = ss[i];
-		if (s->err != 0 || s->bn == 0 || batch_prepare(s) != 0)
+		if (s->err != 0 || s->batch.n == 0 || batch_prepare(s) != 0)
 			continue;
 		b[k].ents = s->ptrs;
 		b[k].lens = s->lens;
-		b[k].n = s->bn;
+		b[k].n = s->batch.n;
 		b[k].rep = calloc(1, sizeof *b[k].rep);
 		if (b[k].rep == NULL) {
 			fail(s, CN_ERR_NOMEM, "out of memory");
@@ -1572,28 +1554,28 @@ static int recv_entries(struct sync_session *s, struct cbor_rd *c)
 
 	/* The message is good.  A waiting run continues only with the next
 	 * seq of its origin; anything else gives it up. */
-	cont = s->tail_n > 0 && memcmp(s->tail_origin, origin, CN_KEY_LEN) == 0 &&
-	       first == s->tail_first + s->tail_n;
-	if (s->tail_n > 0 && !cont) {
-		s->st.entries_dropped += s->tail_n;
+	cont = s->tail.n > 0 && memcmp(s->tail_origin, origin, CN_KEY_LEN) == 0 &&
+	       first == s->tail_first + s->tail.n;
+	if (s->tail.n > 0 && !cont) {
+		s->st.entries_dropped += s->tail.n;
 		tail_clear(s);
 	}
 	keep_n = n - nsig;
 	/* Entries the replica holds already (brought by another session)
 	 * need not wait for a signature the peer may never send. */
 	if (keep_n > 0 && replica_head(s->r, origin) >= last) {
-		s->st.entries_dropped += keep_n + (nsig == 0 ? s->tail_n : 0);
+		s->st.entries_dropped += keep_n + (nsig == 0 ? s->tail.n : 0);
 		if (nsig == 0)
 			tail_clear(s);
 		keep_n = 0;
 	}
 	if (nsig == 0 && keep_n > 0 &&
-	    (s->tail_n + n > s->lim.max_tail_entries ||
-	     s->tail_len + bytes > s->lim.max_tail_bytes))
+	    (s->tail.n + n > s->lim.max_tail_entries ||
+	     s->tail.len + bytes > s->lim.max_tail_bytes))
 		return fail(s, CN_ERR_TOOBIG,
 			    "origin %s…: more than %zu entries (or %zu bytes) without a signature from seq %" PRIu64,
 			    hex, s->lim.max_tail_entries, s->lim.max_tail_bytes,
-			    s->tail_n ? s->tail_first : first);
+			    s->tail.n ? s->tail_first : first);
 	s->st.entries_received += n;
 	if (s->lim.bulk && !s->bulk_tried) {
 		bool on = false;
@@ -1609,32 +1591,32 @@ static int recv_entries(struct sync_session *s, struct cbor_rd *c)
 	if (nsig > 0) {
 		/* Into the batch: the waiting run, then this message up to its
 		 * last signature. */
-		for (size_t i = 0; i < s->tail_n; i++)
-			if ((rc = batch_add(s, s->tail_buf + s->tail_off[i],
-					    s->tail_lens[i])) != 0)
+		for (size_t i = 0; i < s->tail.n; i++)
+			if ((rc = entbuf_add(&s->batch, s->tail.buf + s->tail.off[i],
+					    s->tail.lens[i])) != 0)
 				return fail(s, rc, "out of memory");
 		for (size_t i = 0; i < nsig; i++)
-			if ((rc = batch_add(s, s->mptr[i], s->mlen[i])) != 0)
+			if ((rc = entbuf_add(&s->batch, s->mptr[i], s->mlen[i])) != 0)
 				return fail(s, rc, "out of memory");
 		tail_clear(s);
 		if ((rc = vv_set(&s->borigins, origin, 0)) != 0)
 			return fail(s, rc, "out of memory");
 	}
 	if (keep_n > 0) {
-		if (s->tail_n == 0) {
+		if (s->tail.n == 0) {
 			memcpy(s->tail_origin, origin, CN_KEY_LEN);
 			s->tail_first = first + (n - keep_n);
 		}
 		for (size_t i = n - keep_n; i < n; i++)
-			if ((rc = tail_append(s, s->mptr[i], s->mlen[i])) != 0)
+			if ((rc = entbuf_add(&s->tail, s->mptr[i], s->mlen[i])) != 0)
 				return fail(s, rc, "out of memory");
 	}
 	/* The peer holds what it sent: never send it back. */
 	if (vv_get(&s->peer, origin) < last &&
 	    (rc = vv_set(&s->peer, origin, last)) != 0)
 		return fail(s, rc, "out of memory");
-	if (s->bn > 0 && (s->bn >= s->lim.batch_entries ||
-			  s->blen >= s->lim.batch_bytes))
+	if (s->batch.n > 0 && (s->batch.n >= s->lim.batch_entries ||
+			  s->batch.len >= s->lim.batch_bytes))
 		return flush(s);
 	return 0;
 }
@@ -1745,7 +1727,7 @@ bool sync_caught_up(const struct sync_session *s)
 {
 	if (s == NULL || s->err != 0 || !s->started || s->hello != NULL ||
 	    !s->hello_recv || s->dirty || s->npings > 0 || s->npongs > 0 ||
-	    s->have.n > 0 || s->tail_n > 0 || s->run_open || s->bn > 0 ||
+	    s->have.n > 0 || s->tail.n > 0 || s->run_open || s->batch.n > 0 ||
 	    s->ocerts.pos < s->ocerts.n || s->orevs.pos < s->orevs.n)
 		return false;
 	for (size_t i = 0; i < s->local.n; i++)

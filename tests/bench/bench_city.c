@@ -513,27 +513,11 @@ struct deploy {
 static struct replica *node_new(const struct deploy *d, const char *dir,
 				const char *name, uint8_t role, const char *scope)
 {
-	struct replica_init in;
-	struct replica *r = NULL;
 	uint8_t id[32];
-	char err[512], cname[40];
+	char cname[40];
 
-	memset(&in, 0, sizeof in);
-	in.dir = dir;
-	in.name = name;
-	in.role = role;
-	in.scope = scope;
-	memcpy(in.root_pub, d->root_pk, 32);
-	memcpy(in.secret, d->secret, 32);
-	in.profile = PROFILE_GENERIC;
-	in.timezone = "Asia/Shanghai";
-	if (replica_init(&in, id, err, sizeof err) != CN_OK)
-		die("replica_init %s: %s", dir, err);
-	if (replica_open(dir, 0, &r, err, sizeof err) != CN_OK)
-		die("replica_open %s: %s", dir, err);
 	snprintf(cname, sizeof cname, "bench-%s", authority_role_name(role));
-	bench_cert_install(d->root_sk, r, id, role, cname, scope);
-	return r;
+	return bench_node_new(d->root_sk, d->secret, dir, name, cname, role, scope, id);
 }
 
 /* ---- bundle progress ------------------------------------------------------ */

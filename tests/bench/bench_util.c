@@ -139,3 +139,29 @@ void bench_cert_install(const uint8_t root_sk[static 64], struct replica *r,
 	if (ret != CN_OK && ret != CN_ERR_EXISTS)
 		die("replica_cert_install: %s (%s)", cn_strerror(ret), why ? why : "?");
 }
+
+struct replica *bench_node_new(const uint8_t root_sk[static 64],
+			       const uint8_t secret[static 32], const char *dir,
+			       const char *name, const char *cert_name,
+			       uint8_t role, const char *scope, uint8_t id[static 32])
+{
+	struct replica_init in;
+	struct replica *r = NULL;
+	char err[512];
+
+	memset(&in, 0, sizeof in);
+	in.dir = dir;
+	in.name = name;
+	in.role = role;
+	in.scope = scope;
+	memcpy(in.root_pub, root_sk + 32, 32);
+	memcpy(in.secret, secret, 32);
+	in.profile = PROFILE_GENERIC;
+	in.timezone = "Asia/Shanghai";
+	if (replica_init(&in, id, err, sizeof err) != CN_OK)
+		die("replica_init %s: %s", dir, err);
+	if (replica_open(dir, 0, &r, err, sizeof err) != CN_OK)
+		die("replica_open %s: %s", dir, err);
+	bench_cert_install(root_sk, r, id, role, cert_name, scope);
+	return r;
+}

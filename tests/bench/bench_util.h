@@ -43,4 +43,13 @@ void bench_cert_install(const uint8_t root_sk[static 64], struct replica *r,
 			const uint8_t id[static 32], uint8_t role,
 			const char *name, const char *scope);
 
+/* A new data dir (replica_init: root_pk = root_sk + 32, the deployment
+ * secret, profile generic, Asia/Shanghai) with its certificate `cert_name`
+ * installed; returns it open for writing, its node id in id.  Dies on
+ * failure. */
+struct replica *bench_node_new(const uint8_t root_sk[static 64],
+			       const uint8_t secret[static 32], const char *dir,
+			       const char *name, const char *cert_name,
+			       uint8_t role, const char *scope, uint8_t id[static 32]);
+
 #endif
