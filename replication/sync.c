@@ -1767,6 +1767,7 @@ void sync_stats(const struct sync_session *s, struct sync_stats *out)
 	}
 	*out = s->st;
 	out->peer_vv_origins = s->peer.n;
+	out->batched = s->batch.n;
 }
 
 const char *sync_error(const struct sync_session *s)

@@ -138,6 +138,7 @@ struct sync_stats {
 				     * this session (a bootstrap) */
 	uint64_t bulk_entries;      /* stored through the bulk path */
 	uint64_t bulk_build_ms;     /* building the tables at its end */
+	uint64_t batched;           /* entries waiting for a group commit */
 	struct ingest_report ingest; /* summed over the commits: applied,
 				     * refused, duplicate, held …; problem is
 				     * the first one the core named */

@@ -357,10 +357,22 @@ static void flush_all(struct worker *w)
 		w->flushv = g;
 		w->capflush = k;
 	}
+	/* Groups of at most SYNC_BATCH_MAX_ENTRIES entries: a transaction
+	 * stays within what replica_ingest is meant for. */
 	k = 0;
-	for (size_t i = 0; i < w->nsessions; i++)
-		if (w->sessions[i]->received && !w->sessions[i]->failed)
-			w->flushv[k++] = w->sessions[i]->s;
+	for (size_t i = 0, sum = 0; i < w->nsessions; i++) {
+		struct session *x = w->sessions[i];
+		struct sync_stats st;
+		if (!x->received || x->failed)
+			continue;
+		sync_stats(x->s, &st);
+		if (k > 0 && sum + st.batched > SYNC_BATCH_MAX_ENTRIES) {
+			(void)sync_flush_group(w->flushv, k);
+			k = sum = 0;
+		}
+		w->flushv[k++] = x->s;
+		sum += st.batched;
+	}
 	(void)sync_flush_group(w->flushv, k);
 }
 
