@@ -384,6 +384,7 @@ void sync_close(struct sync_session *s)
 
 #define CACHE_SLOTS 8192        /* ENTRIES kept per view generation */
 #define CACHE_MSG_MAX (64u << 10) /* larger ones (a bootstrap) are not kept */
+#define CACHE_BYTES_MAX (8u << 20) /* all of them together */
 
 struct vblob {
 	uint8_t d[CN_KEY_LEN];
@@ -414,7 +415,7 @@ struct sync_view {
 	size_t ncerts, nrevs;
 	struct vblobs certs, revs;
 	struct cached *cache;    /* CACHE_SLOTS, open addressing; msg NULL: free */
-	size_t ncached;
+	size_t ncached, cached_bytes;
 };
 
 static void vblobs_clear(struct vblobs *v)
@@ -459,7 +460,7 @@ static void cache_clear(struct sync_view *v)
 		free(v->cache[i].msg);
 		v->cache[i].msg = NULL;
 	}
-	v->ncached = 0;
+	v->ncached = v->cached_bytes = 0;
 }
 
 static size_t cache_slot(const uint8_t origin[static CN_KEY_LEN], uint64_t from)
@@ -1028,7 +1029,8 @@ static int make_chunk(struct sync_session *s, const uint8_t origin_in[static CN_
 	}
 	memcpy(buf, hb, h.len);
 	memcpy(buf + h.len, s->body.buf, c.bytes);
-	if (s->view != NULL && *len <= CACHE_MSG_MAX) {
+	if (s->view != NULL && *len <= CACHE_MSG_MAX &&
+	    s->view->cached_bytes + *len <= CACHE_BYTES_MAX) {
 		struct cached *ce = cache_find(s->view, origin, from, to,
 					       s->lim.max_entries, s->lim.max_msg);
 		if (ce != NULL && ce->msg == NULL && (ce->msg = malloc(*len)) != NULL) {
@@ -1042,6 +1044,7 @@ static int make_chunk(struct sync_session *s, const uint8_t origin_in[static CN_
 			ce->n = c.n;
 			ce->open = s->run_open;
 			s->view->ncached++;
+			s->view->cached_bytes += *len;
 		}
 	}
 	*msg = buf;
