@@ -26,6 +26,8 @@
  * `tick_ms` (replica_changed), tells every session (which then pushes what
  * is new: local entries and relayed ones alike), and authors the city
  * watermark every `watermark_ms` when the node is certified as city.
+ * Every session looks at the replica through one shared sync_view,
+ * refreshed after each write the thread sees.
  *
  * Connection ids are the loop's; the loop may forget a connection at any
  * time after worker_close(), and must ignore events for ids it forgot.
@@ -91,8 +93,9 @@ struct worker_config {
 	struct sync_limits limits; /* zeros: the protocol defaults, except
 				    * that the worker always commits in
 				    * groups (batch_entries 0: 65,536; all
-				    * messages of a session handled in one
-				    * round go into one transaction) and
+				    * messages of every session handled in
+				    * one round go into one transaction,
+				    * sync_flush_group) and
 				    * bootstraps an empty replica through
 				    * the bulk path (limits.bulk) */
 };
