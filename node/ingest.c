@@ -854,6 +854,32 @@ static int ingest_fn(struct replica *r, MDB_txn *txn, void *arg)
 	return ingest_txn(r, txn, a->ents, a->lens, a->n, a->rep, NULL);
 }
 
+struct batches_args {
+	const struct replica_batch *b;
+	size_t nb;
+};
+
+static int batches_fn(struct replica *r, MDB_txn *txn, void *arg)
+{
+	struct batches_args *a = arg;
+	int ret = CN_OK;
+
+	for (size_t i = 0; i < a->nb; i++)
+		memset(a->b[i].rep, 0, sizeof *a->b[i].rep);
+	for (size_t i = 0; i < a->nb && ret == CN_OK; i++)
+		ret = ingest_txn(r, txn, a->b[i].ents, a->b[i].lens, a->b[i].n,
+				 a->b[i].rep, NULL);
+	return ret;
+}
+
+int replica_ingest_batches(struct replica *r, const struct replica_batch *b,
+			   size_t nb)
+{
+	struct batches_args a = {b, nb};
+
+	return with_write_txn(r, batches_fn, &a);
+}
+
 void replica_report_add(struct ingest_report *t, const struct ingest_report *ir)
 {
 	t->applied += ir->applied;
@@ -1636,6 +1662,9 @@ int replica_bulk_begin(struct replica *r, bool *on)
 	*on = false;
 	if (r->st.rdonly)
 		return CN_ERR_PERM;
+	/* Already on for another caller (a second sync session): leave it. */
+	if (r->bulk)
+		return CN_OK;
 	/* For comparisons (tests, benchmarks): the entry-by-entry path. */
 	if (getenv("CARDNODE_NO_BULK") != NULL && *getenv("CARDNODE_NO_BULK") != '\0')
 		return CN_OK;

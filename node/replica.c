@@ -707,18 +707,25 @@ int replica_view_open(struct replica *base, struct replica **out)
 
 bool replica_changed(struct replica *r)
 {
-	MDB_envinfo info;
 	MDB_txn *txn;
+	size_t id;
 
-	mdb_env_info(r->st.env, &info);
-	if (r->seen_txnid != 0 && info.me_last_txnid == r->seen_txnid)
-		return false;
-	r->seen_txnid = info.me_last_txnid;
-	/* Another process may have installed certificates or revocations. */
-	if (rd_begin(r, &txn) == CN_OK) {
-		(void)authority_refresh(r, txn);
+	/* The id of the snapshot a read transaction sees, not the newest
+	 * meta page (mdb_env_info): a writer in another process writes its
+	 * meta page before it publishes the transaction to readers, so a
+	 * change seen there could be missed by the reads that follow and
+	 * never be reported again. */
+	if (rd_begin(r, &txn) != CN_OK)
+		return true;
+	id = mdb_txn_id(txn);
+	if (r->seen_txnid != 0 && id == r->seen_txnid) {
 		rd_end(r);
+		return false;
 	}
+	r->seen_txnid = id;
+	/* Another process may have installed certificates or revocations. */
+	(void)authority_refresh(r, txn);
+	rd_end(r);
 	return true;
 }
 

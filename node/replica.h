@@ -111,7 +111,9 @@ struct ingest_report {
  * "being rebuilt".  replica_bulk_end() builds the student, card, UID,
  * hotlist and refused tables from the whole log in key order in one write
  * transaction, and adds the applied/refused counts to rep.  A crash in
- * between leaves the mark; the next replica_open() rebuilds. */
+ * between leaves the mark; the next replica_open() rebuilds.  While the
+ * mode is on, a further replica_bulk_begin() changes nothing (*on =
+ * false): only the caller that turned it on ends it. */
 int replica_bulk_begin(struct replica *r, bool *on);
 int replica_bulk_end(struct replica *r, struct ingest_report *rep);
 
@@ -137,6 +139,19 @@ int replica_author(struct replica *r, struct entry *ops, size_t n,
  * aborted the whole call (nothing written). */
 int replica_ingest(struct replica *r, const uint8_t *const *ents,
 		   const size_t *lens, size_t n, struct ingest_report *rep);
+
+/* Several replica_ingest() calls in one write transaction: one commit
+ * (one sync to the disk) for batches from several sources, each with its
+ * own report.  All or nothing: an error aborts every batch (nothing
+ * written) and is returned. */
+struct replica_batch {
+	const uint8_t *const *ents;
+	const size_t *lens;
+	size_t n;
+	struct ingest_report *rep; /* overwritten */
+};
+int replica_ingest_batches(struct replica *r, const struct replica_batch *b,
+			   size_t nb);
 
 /* Install a root-signed certificate or revocation (bytes as made by
  * authority_cert_sign / authority_revocation_sign).  Entries it affects are

@@ -64,6 +64,14 @@ struct blob {
 	size_t len;
 };
 
+/* Wire entries copied one after another: entry i is buf[off[i] ..
+ * off[i] + lens[i]). */
+struct entbuf {
+	uint8_t *buf;
+	size_t len, bcap;
+	size_t *off, *lens, n, ocap, lcap;
+};
+
 /* Certificates or revocations to send: b[pos..n). */
 struct blobq {
 	struct blob *b;
@@ -99,12 +107,22 @@ struct sync_session {
 	size_t *mlen, mcap;
 	uint8_t tail_origin[CN_KEY_LEN]; /* the run waiting for its signature */
 	uint64_t tail_first;
-	size_t tail_n;
-	uint8_t *tail_buf;
-	size_t tail_len, tail_bcap;
-	size_t *tail_off, *tail_lens, tail_ecap, tail_lcap;
+	struct entbuf tail;
 	const uint8_t **ptrs;    /* the replica_ingest() call */
 	size_t *lens, pcap, lcap;
+	/* group commit: entries accepted, copied, not committed yet */
+	struct entbuf batch;
+	struct vv borigins;      /* their origins (for the HAVE) */
+	bool bulk_tried, bulk_on; /* bootstrap through the bulk path */
+
+	/* shared view (sync_set_view) */
+	struct sync_view *view;
+	uint64_t view_gen;       /* the view's gen at the last refresh */
+	uint64_t auth_gen;       /* the view's auth_gen at the last lack check */
+	bool scan_done;          /* the last scan ended: nothing was due */
+	bool incremental;        /* scan only `todo` (origins that rose) */
+	struct vv todo;
+	size_t tpos;
 
 	struct sync_stats st;
 };
@@ -137,8 +155,8 @@ static size_t head_len(uint64_t v)
 
 static void tail_clear(struct sync_session *s)
 {
-	s->tail_n = 0;
-	s->tail_len = 0;
+	s->tail.n = 0;
+	s->tail.len = 0;
 }
 
 /* End the session with `err` (the first error stays); returns it. */
@@ -156,8 +174,10 @@ fail(struct sync_session *s, int err, const char *fmt, ...)
 	va_end(ap);
 	free(s->hello);
 	s->hello = NULL;
-	s->st.entries_dropped += s->tail_n;
+	s->st.entries_dropped += s->tail.n + s->batch.n;
 	tail_clear(s);
+	s->batch.n = s->batch.len = 0;
+	s->borigins.n = 0;
 	return err;
 }
 
@@ -247,6 +267,38 @@ static void blobq_compact(struct blobq *q)
 	q->n = q->pos = 0;
 }
 
+static int entbuf_add(struct entbuf *e, const uint8_t *p, size_t len)
+{
+	uint8_t *b = util_grow(e->buf, &e->bcap, e->len + len, 1);
+	size_t *o, *l;
+
+	if (b == NULL)
+		return CN_ERR_NOMEM;
+	e->buf = b;
+	o = util_grow(e->off, &e->ocap, e->n + 1, sizeof *o);
+	if (o == NULL)
+		return CN_ERR_NOMEM;
+	e->off = o;
+	l = util_grow(e->lens, &e->lcap, e->n + 1, sizeof *l);
+	if (l == NULL)
+		return CN_ERR_NOMEM;
+	e->lens = l;
+	memcpy(e->buf + e->len, p, len);
+	e->off[e->n] = e->len;
+	e->lens[e->n] = len;
+	e->n++;
+	e->len += len;
+	return 0;
+}
+
+static void entbuf_free(struct entbuf *e)
+{
+	free(e->buf);
+	free(e->off);
+	free(e->lens);
+	memset(e, 0, sizeof *e);
+}
+
 /* ---- open / close ---------------------------------------------------------- */
 
 int sync_open(struct sync_session **out, struct replica *r,
@@ -270,10 +322,15 @@ int sync_open(struct sync_session **out, struct replica *r,
 		l.max_tail_entries = SYNC_TAIL_ENTRIES;
 	if (l.max_tail_bytes == 0)
 		l.max_tail_bytes = SYNC_TAIL_BYTES;
+	if (l.batch_entries > 0 && l.batch_bytes == 0)
+		l.batch_bytes = 16u << 20;
 	if (l.max_msg < MSG_MIN || l.max_msg > SYNC_MSG_MAX ||
 	    l.max_entries > SYNC_ENTRIES_MAX ||
 	    l.max_tail_entries < SYNC_ENTRIES_MAX ||
-	    l.max_tail_bytes < SYNC_MSG_MAX)
+	    l.max_tail_bytes < SYNC_MSG_MAX ||
+	    l.batch_entries > SYNC_BATCH_MAX_ENTRIES ||
+	    l.batch_bytes > SYNC_BATCH_MAX_BYTES ||
+	    (l.batch_entries == 0 && l.batch_bytes > 0))
 		return CN_ERR_INVAL;
 	s = calloc(1, sizeof *s);
 	if (s == NULL)
@@ -285,15 +342,23 @@ int sync_open(struct sync_session **out, struct replica *r,
 	vv_init(&s->peer);
 	vv_init(&s->sent);
 	vv_init(&s->have);
+	vv_init(&s->borigins);
+	vv_init(&s->todo);
 	cbw_init_grow(&s->body);
 	*out = s;
 	return 0;
 }
 
+static int flush(struct sync_session *s);
+static void bulk_end(struct sync_session *s);
+
 void sync_close(struct sync_session *s)
 {
 	if (s == NULL)
 		return;
+	if (s->err == 0)
+		(void)flush(s);
+	bulk_end(s);
 	free(s->hello);
 	vv_free(&s->local);
 	vv_free(&s->peer);
@@ -306,12 +371,223 @@ void sync_close(struct sync_session *s)
 	cbw_free(&s->body);
 	free(s->mptr);
 	free(s->mlen);
-	free(s->tail_buf);
-	free(s->tail_off);
-	free(s->tail_lens);
+	entbuf_free(&s->tail);
 	free(s->ptrs);
 	free(s->lens);
+	entbuf_free(&s->batch);
+	vv_free(&s->borigins);
+	vv_free(&s->todo);
 	free(s);
+}
+
+/* ---- the shared view ------------------------------------------------------- */
+
+#define CACHE_SLOTS 8192        /* ENTRIES kept per view generation */
+#define CACHE_MSG_MAX (64u << 10) /* larger ones (a bootstrap) are not kept */
+#define CACHE_BYTES_MAX (8u << 20) /* all of them together */
+
+struct vblob {
+	uint8_t d[CN_KEY_LEN];
+	uint8_t *p;
+	size_t len;
+};
+
+struct vblobs {
+	struct vblob *b;
+	size_t n, cap;
+};
+
+/* One ENTRIES made for some session, for the others that need the same. */
+struct cached {
+	uint8_t origin[CN_KEY_LEN];
+	uint64_t from, to;
+	size_t max_n, max_bytes;
+	uint8_t *msg;
+	size_t len, n;
+	bool open;               /* cut before a signature */
+};
+
+struct sync_view {
+	struct replica *r;
+	uint64_t gen, auth_gen;
+	struct vv vv;            /* the replica's, as of the last refresh */
+	struct vv changed;       /* origins whose head rose at that refresh */
+	size_t ncerts, nrevs;
+	struct vblobs certs, revs;
+	struct cached *cache;    /* CACHE_SLOTS, open addressing; msg NULL: free */
+	size_t ncached, cached_bytes;
+};
+
+static void vblobs_clear(struct vblobs *v)
+{
+	for (size_t i = 0; i < v->n; i++)
+		free(v->b[i].p);
+	v->n = 0;
+}
+
+static int vblob_cb(void *ctx, const uint8_t *buf, size_t len)
+{
+	struct vblobs *v = ctx;
+	struct vblob *nb;
+
+	if (len == 0 || len > BLOB_MAX)
+		return CN_ERR_STORE;
+	if ((nb = util_grow(v->b, &v->cap, v->n + 1, sizeof *nb)) == NULL)
+		return CN_ERR_NOMEM;
+	v->b = nb;
+	if ((nb[v->n].p = malloc(len)) == NULL)
+		return CN_ERR_NOMEM;
+	memcpy(nb[v->n].p, buf, len);
+	nb[v->n].len = len;
+	digest(buf, len, nb[v->n].d);
+	v->n++;
+	return 0;
+}
+
+static int count_cb(void *ctx, const uint8_t *buf, size_t len)
+{
+	(void)buf;
+	(void)len;
+	++*(size_t *)ctx;
+	return 0;
+}
+
+static void cache_clear(struct sync_view *v)
+{
+	if (v->ncached == 0)
+		return;
+	for (size_t i = 0; i < CACHE_SLOTS; i++) {
+		free(v->cache[i].msg);
+		v->cache[i].msg = NULL;
+	}
+	v->ncached = v->cached_bytes = 0;
+}
+
+static size_t cache_slot(const uint8_t origin[static CN_KEY_LEN], uint64_t from)
+{
+	uint64_t h;
+
+	memcpy(&h, origin, sizeof h);
+	h ^= from * 0x9e3779b97f4a7c15ull;
+	return (size_t)(h % CACHE_SLOTS);
+}
+
+/* The slot holding (origin, from, to, bounds), or the free slot where it
+ * would go (msg NULL), or NULL when the table is full. */
+static struct cached *cache_find(struct sync_view *v, const uint8_t origin[static CN_KEY_LEN],
+				 uint64_t from, uint64_t to, size_t max_n, size_t max_bytes)
+{
+	size_t i = cache_slot(origin, from);
+
+	for (size_t k = 0; k < CACHE_SLOTS; k++, i = (i + 1) % CACHE_SLOTS) {
+		struct cached *c = &v->cache[i];
+		if (c->msg == NULL)
+			return v->ncached < CACHE_SLOTS / 2 ? c : NULL;
+		if (c->from == from && c->to == to && c->max_n == max_n &&
+		    c->max_bytes == max_bytes && memcmp(c->origin, origin, CN_KEY_LEN) == 0)
+			return c;
+	}
+	return NULL;
+}
+
+int sync_view_new(struct sync_view **out, struct replica *r)
+{
+	struct sync_view *v;
+	int rc;
+
+	if (out != NULL)
+		*out = NULL;
+	if (out == NULL || r == NULL)
+		return CN_ERR_INVAL;
+	if ((v = calloc(1, sizeof *v)) == NULL)
+		return CN_ERR_NOMEM;
+	if ((v->cache = calloc(CACHE_SLOTS, sizeof *v->cache)) == NULL) {
+		free(v);
+		return CN_ERR_NOMEM;
+	}
+	v->r = r;
+	v->ncerts = v->nrevs = SIZE_MAX;
+	vv_init(&v->vv);
+	vv_init(&v->changed);
+	if ((rc = sync_view_refresh(v)) != 0) {
+		sync_view_free(v);
+		return rc;
+	}
+	*out = v;
+	return 0;
+}
+
+void sync_view_free(struct sync_view *v)
+{
+	if (v == NULL)
+		return;
+	cache_clear(v);
+	free(v->cache);
+	vv_free(&v->vv);
+	vv_free(&v->changed);
+	vblobs_clear(&v->certs);
+	vblobs_clear(&v->revs);
+	free(v->certs.b);
+	free(v->revs.b);
+	free(v);
+}
+
+int sync_view_refresh(struct sync_view *v)
+{
+	struct vv nv;
+	size_t nc = 0, nr = 0;
+	int rc;
+
+	if (v == NULL)
+		return CN_ERR_INVAL;
+	vv_init(&nv);
+	if ((rc = vv_from_replica(&nv, v->r)) != 0) {
+		vv_free(&nv);
+		return rc;
+	}
+	/* What rose: both vectors are sorted by origin. */
+	v->changed.n = 0;
+	for (size_t i = 0, j = 0; i < nv.n; i++) {
+		int cmp = 1;
+		while (j < v->vv.n &&
+		       (cmp = memcmp(v->vv.v[j].origin, nv.v[i].origin, CN_KEY_LEN)) < 0)
+			j++;
+		if (j < v->vv.n && cmp == 0 && v->vv.v[j].seq >= nv.v[i].seq)
+			continue;
+		if ((rc = vv_set(&v->changed, nv.v[i].origin, nv.v[i].seq)) != 0) {
+			vv_free(&nv);
+			return rc;
+		}
+	}
+	vv_free(&v->vv);
+	v->vv = nv;
+	cache_clear(v);
+	v->gen++;
+	/* Certificates and revocations are only ever added: read them again
+	 * only when their number changed. */
+	if ((rc = replica_certs_walk(v->r, count_cb, &nc)) != 0 ||
+	    (rc = replica_revocations_walk(v->r, count_cb, &nr)) != 0)
+		return rc;
+	if (nc != v->ncerts || nr != v->nrevs) {
+		vblobs_clear(&v->certs);
+		vblobs_clear(&v->revs);
+		v->ncerts = v->nrevs = SIZE_MAX;
+		if ((rc = replica_certs_walk(v->r, vblob_cb, &v->certs)) != 0 ||
+		    (rc = replica_revocations_walk(v->r, vblob_cb, &v->revs)) != 0)
+			return rc;
+		v->ncerts = nc;
+		v->nrevs = nr;
+		v->auth_gen++;
+	}
+	return 0;
+}
+
+int sync_set_view(struct sync_session *s, struct sync_view *v)
+{
+	if (s == NULL || v == NULL || v->r != s->r || s->started)
+		return CN_ERR_INVAL;
+	s->view = v;
+	return 0;
 }
 
 /* ---- reading the replica --------------------------------------------------- */
@@ -348,6 +624,82 @@ static int lack_cb(void *ctx, const uint8_t *buf, size_t len)
 
 /* Re-read the replica's vector, and queue the certificates and revocations
  * the peer lacks. */
+static int vv_copy(struct vv *dst, const struct vv *src)
+{
+	struct vv_item *nv;
+
+	dst->n = 0;
+	if (src->n == 0)
+		return 0;
+	if ((nv = util_grow(dst->v, &dst->cap, src->n, sizeof *nv)) == NULL)
+		return CN_ERR_NOMEM;
+	dst->v = nv;
+	memcpy(nv, src->v, src->n * sizeof *nv);
+	dst->n = src->n;
+	return 0;
+}
+
+/* After a new look at the replica: a waiting run the replica now holds
+ * in full (another session brought it, and the peer, told so, will not
+ * finish it) goes; certificates all sent are forgotten. */
+static void tail_drop_held(struct sync_session *s)
+{
+	if (s->tail.n > 0 &&
+	    vv_get(&s->local, s->tail_origin) >= s->tail_first + s->tail.n - 1) {
+		s->st.entries_dropped += s->tail.n;
+		tail_clear(s);
+	}
+	blobq_compact(&s->ocerts);
+	blobq_compact(&s->orevs);
+}
+
+/* Queue the view's blobs whose digest the peer does not hold. */
+static int lack_view(struct dset *peer, struct blobq *q, const struct vblobs *b)
+{
+	int rc;
+
+	for (size_t i = 0; i < b->n; i++) {
+		if (dset_has(peer, b->b[i].d))
+			continue;
+		if ((rc = dset_add(peer, b->b[i].d)) != 0 ||
+		    (rc = blobq_add(q, b->b[i].p, b->b[i].len)) != 0)
+			return rc;
+	}
+	dset_sort(peer);
+	return 0;
+}
+
+/* refresh() from the shared view: a copy of its vector (and, when only
+ * what rose since the view's previous generation can be due, just those
+ * origins to look at), and the certificate check only when the view's
+ * certificates changed. */
+static int refresh_view(struct sync_session *s)
+{
+	struct sync_view *v = s->view;
+	bool inc = s->scan_done && !s->run_open && s->view_gen != 0 &&
+		   s->view_gen + 1 == v->gen;
+	int rc;
+
+	s->todo.n = 0;
+	if (vv_copy(&s->local, &v->vv) != 0 ||
+	    (inc && vv_copy(&s->todo, &v->changed) != 0))
+		return fail(s, CN_ERR_NOMEM, "out of memory");
+	s->incremental = inc;
+	s->tpos = 0;
+	s->scan = 0;
+	s->scan_done = false;
+	s->view_gen = v->gen;
+	tail_drop_held(s);
+	if (s->auth_gen != v->auth_gen) {
+		if ((rc = lack_view(&s->peer_certs, &s->ocerts, &v->certs)) != 0 ||
+		    (rc = lack_view(&s->peer_revs, &s->orevs, &v->revs)) != 0)
+			return fail(s, rc, "out of memory");
+		s->auth_gen = v->auth_gen;
+	}
+	s->dirty = false;
+	return 0;
+}
+
 static int refresh(struct sync_session *s)
 {
 	struct lack lc = {&s->peer_certs, &s->ocerts};
@@ -355,6 +707,8 @@ static int refresh(struct sync_session *s)
 	struct vv nv;
 	int rc;
 
+	if (s->view != NULL)
+		return refresh_view(s);
 	vv_init(&nv);
 	rc = vv_from_replica(&nv, s->r);
 	if (rc != 0) {
@@ -365,15 +719,7 @@ static int refresh(struct sync_session *s)
 	vv_free(&s->local);
 	s->local = nv;
 	s->scan = 0;
-	/* A waiting run the replica now holds in full (another session
-	 * brought it, and the peer, told so, will not finish it) goes. */
-	if (s->tail_n > 0 &&
-	    vv_get(&s->local, s->tail_origin) >= s->tail_first + s->tail_n - 1) {
-		s->st.entries_dropped += s->tail_n;
-		tail_clear(s);
-	}
-	blobq_compact(&s->ocerts);
-	blobq_compact(&s->orevs);
+	tail_drop_held(s);
 	rc = replica_certs_walk(s->r, lack_cb, &lc);
 	dset_sort(&s->peer_certs);
 	if (rc == 0) {
@@ -619,6 +965,29 @@ static int make_chunk(struct sync_session *s, const uint8_t origin_in[static CN_
 	int rc;
 
 	memcpy(origin, origin_in, CN_KEY_LEN);
+	if (s->view != NULL) {
+		struct cached *ce = cache_find(s->view, origin, from, to,
+					       s->lim.max_entries, s->lim.max_msg);
+		if (ce != NULL && ce->msg != NULL) {
+			/* The same ENTRIES another session sent. */
+			if ((buf = malloc(ce->len)) == NULL)
+				return fail(s, CN_ERR_NOMEM, "out of memory");
+			memcpy(buf, ce->msg, ce->len);
+			s->run_open = ce->open;
+			if (s->run_open)
+				memcpy(s->run_origin, origin, CN_KEY_LEN);
+			if ((rc = vv_set(&s->sent, origin, from + ce->n - 1)) != 0) {
+				free(buf);
+				return fail(s, rc, "out of memory");
+			}
+			*msg = buf;
+			*len = ce->len;
+			s->st.msgs_sent++;
+			s->st.bytes_sent += *len;
+			s->st.entries_sent += ce->n;
+			return 0;
+		}
+	}
 	memset(&c, 0, sizeof c);
 	s->body.len = 0;
 	c.body = &s->body;
@@ -660,6 +1029,24 @@ static int make_chunk(struct sync_session *s, const uint8_t origin_in[static CN_
 	}
 	memcpy(buf, hb, h.len);
 	memcpy(buf + h.len, s->body.buf, c.bytes);
+	if (s->view != NULL && *len <= CACHE_MSG_MAX &&
+	    s->view->cached_bytes + *len <= CACHE_BYTES_MAX) {
+		struct cached *ce = cache_find(s->view, origin, from, to,
+					       s->lim.max_entries, s->lim.max_msg);
+		if (ce != NULL && ce->msg == NULL && (ce->msg = malloc(*len)) != NULL) {
+			memcpy(ce->msg, buf, *len);
+			memcpy(ce->origin, origin, CN_KEY_LEN);
+			ce->from = from;
+			ce->to = to;
+			ce->max_n = s->lim.max_entries;
+			ce->max_bytes = s->lim.max_msg;
+			ce->len = *len;
+			ce->n = c.n;
+			ce->open = s->run_open;
+			s->view->ncached++;
+			s->view->cached_bytes += *len;
+		}
+	}
 	*msg = buf;
 	s->st.msgs_sent++;
 	s->st.bytes_sent += *len;
@@ -676,10 +1063,14 @@ static int make_entries(struct sync_session *s, uint8_t **msg, size_t *len)
 		if (s->run_open) {
 			origin = s->run_origin;
 			head = vv_get(&s->local, origin);
-		} else if (s->scan < s->local.n) {
+		} else if (s->incremental && s->tpos < s->todo.n) {
+			origin = s->todo.v[s->tpos].origin;
+			head = vv_get(&s->local, origin);
+		} else if (!s->incremental && s->scan < s->local.n) {
 			origin = s->local.v[s->scan].origin;
 			head = s->local.v[s->scan].seq;
 		} else {
+			s->scan_done = true;
 			return 0;
 		}
 		p = vv_get(&s->peer, origin);
@@ -690,6 +1081,8 @@ static int make_entries(struct sync_session *s, uint8_t **msg, size_t *len)
 			return make_chunk(s, origin, p + 1, head, msg, len);
 		if (s->run_open)
 			s->run_open = false;
+		else if (s->incremental)
+			s->tpos++;
 		else
 			s->scan++;
 	}
@@ -724,6 +1117,8 @@ int sync_next(struct sync_session *s, uint8_t **msg, size_t *len)
 		return 0;
 	if (s->npongs > 0)
 		return make_nonce(s, SYNC_PONG, s->pongs, &s->npongs, msg, len);
+	if (s->batch.n > 0 && (rc = flush(s)) != 0)
+		return rc;
 	while (s->have.n > 0) {
 		if ((rc = make_have(s, msg, len)) != 0 || *msg != NULL)
 			return rc;
@@ -937,37 +1332,164 @@ static int recv_certs(struct sync_session *s, struct cbor_rd *c)
 	return 0;
 }
 
-static int tail_append(struct sync_session *s, const uint8_t *p, size_t len)
+/* End a bulk bootstrap this session started: build the tables. */
+static void bulk_end(struct sync_session *s)
 {
-	uint8_t *b = util_grow(s->tail_buf, &s->tail_bcap, s->tail_len + len, 1);
-	size_t *o, *l;
+	struct ingest_report ir;
+	uint64_t t0;
+	int rc;
 
-	if (b == NULL)
-		return CN_ERR_NOMEM;
-	s->tail_buf = b;
-	o = util_grow(s->tail_off, &s->tail_ecap, s->tail_n + 1, sizeof *o);
-	if (o == NULL)
-		return CN_ERR_NOMEM;
-	s->tail_off = o;
-	l = util_grow(s->tail_lens, &s->tail_lcap, s->tail_n + 1, sizeof *l);
-	if (l == NULL)
-		return CN_ERR_NOMEM;
-	s->tail_lens = l;
-	memcpy(s->tail_buf + s->tail_len, p, len);
-	s->tail_off[s->tail_n] = s->tail_len;
-	s->tail_lens[s->tail_n] = len;
-	s->tail_n++;
-	s->tail_len += len;
+	if (!s->bulk_on)
+		return;
+	s->bulk_on = false;
+	s->st.bulk = false;
+	memset(&ir, 0, sizeof ir);
+	t0 = util_now_ms();
+	rc = replica_bulk_end(s->r, &ir);
+	s->st.bulk_build_ms = util_now_ms() - t0;
+	if (rc == 0) {
+		s->st.ingest.applied += ir.applied;
+		s->st.ingest.refused += ir.refused;
+	} else if (s->err == 0) {
+		fail(s, rc, "building the tables after a bulk bootstrap failed: %s",
+		     cn_strerror(rc));
+	}
+}
+
+/* A bootstrap is over once the replica holds everything the peer said
+ * it holds, or once a commit left entries unstored (those would keep it
+ * from ever catching up). */
+static void bulk_check(struct sync_session *s, const struct ingest_report *ir)
+{
+	if (ir->gap + ir->unverified + ir->malformed + ir->forked + ir->held == 0) {
+		if (s->tail.n > 0)
+			return;
+		for (size_t i = 0; i < s->peer.n; i++)
+			if (replica_head(s->r, s->peer.v[i].origin) < s->peer.v[i].seq)
+				return;
+	}
+	bulk_end(s);
+}
+
+/* The batch as the arrays replica_ingest() takes (s->ptrs, s->lens). */
+static int batch_prepare(struct sync_session *s)
+{
+	const uint8_t **pp = util_grow(s->ptrs, &s->pcap, s->batch.n, sizeof *pp);
+	size_t *ll;
+
+	if (pp == NULL)
+		return fail(s, CN_ERR_NOMEM, "out of memory");
+	s->ptrs = pp;
+	ll = util_grow(s->lens, &s->lcap, s->batch.n, sizeof *ll);
+	if (ll == NULL)
+		return fail(s, CN_ERR_NOMEM, "out of memory");
+	s->lens = ll;
+	for (size_t i = 0; i < s->batch.n; i++) {
+		s->ptrs[i] = s->batch.buf + s->batch.off[i];
+		s->lens[i] = s->batch.lens[i];
+	}
 	return 0;
+}
+
+/* After the batch's commit: count it, queue the HAVE, maybe end a bulk
+ * bootstrap. */
+static int batch_done(struct sync_session *s, int rc, const struct ingest_report *ir)
+{
+	if (rc != 0)
+		return fail(s, rc, "storing %zu entries failed: %s%s%s", s->batch.n,
+			    cn_strerror(rc), ir->problem[0] ? ": " : "", ir->problem);
+	replica_report_add(&s->st.ingest, ir);
+	s->st.commits++;
+	if (s->bulk_on)
+		s->st.bulk_entries += s->batch.n;
+	for (size_t i = 0; i < s->borigins.n; i++)
+		if ((rc = vv_set(&s->have, s->borigins.v[i].origin, 0)) != 0)
+			return fail(s, rc, "out of memory");
+	s->batch.n = s->batch.len = 0;
+	s->borigins.n = 0;
+	if (s->bulk_on)
+		bulk_check(s, ir);
+	return s->err;
+}
+
+/* Commit the batch in one replica_ingest() call; the HAVE follows. */
+static int flush(struct sync_session *s)
+{
+	struct ingest_report ir;
+	int rc;
+
+	if (s->err != 0)
+		return s->err;
+	if (s->batch.n == 0)
+		return 0;
+	if ((rc = batch_prepare(s)) != 0)
+		return rc;
+	memset(&ir, 0, sizeof ir);
+	rc = replica_ingest(s->r, s->ptrs, s->lens, s->batch.n, &ir);
+	return batch_done(s, rc, &ir);
+}
+
+int sync_flush(struct sync_session *s)
+{
+	if (s == NULL)
+		return CN_ERR_INVAL;
+	return flush(s);
+}
+
+int sync_flush_group(struct sync_session *const *ss, size_t n)
+{
+	struct replica_batch *b;
+	struct sync_session **who;
+	size_t k = 0;
+	int rc;
+
+	if (n == 0)
+		return 0;
+	if (ss == NULL)
+		return CN_ERR_INVAL;
+	for (size_t i = 0; i < n; i++)
+		if (ss[i] == NULL || ss[i]->r != ss[0]->r)
+			return CN_ERR_INVAL;
+	b = calloc(n, sizeof *b);
+	who = calloc(n, sizeof *who);
+	if (b == NULL || who == NULL) {
+		free(b);
+		free(who);
+		for (size_t i = 0; i < n; i++)
+			if (ss[i]->err == 0 && ss[i]->batch.n > 0)
+				fail(ss[i], CN_ERR_NOMEM, "out of memory");
+		return CN_ERR_NOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct sync_session *s = ss[i];
+		if (s->err != 0 || s->batch.n == 0 || batch_prepare(s) != 0)
+			continue;
+		b[k].ents = s->ptrs;
+		b[k].lens = s->lens;
+		b[k].n = s->batch.n;
+		b[k].rep = calloc(1, sizeof *b[k].rep);
+		if (b[k].rep == NULL) {
+			fail(s, CN_ERR_NOMEM, "out of memory");
+			continue;
+		}
+		who[k++] = s;
+	}
+	rc = k > 0 ? replica_ingest_batches(ss[0]->r, b, k) : 0;
+	for (size_t i = 0; i < k; i++) {
+		(void)batch_done(who[i], rc, b[i].rep);
+		free(b[i].rep);
+	}
+	free(b);
+	free(who);
+	return rc;
 }
 
 static int recv_entries(struct sync_session *s, struct cbor_rd *c)
 {
 	uint8_t origin[CN_KEY_LEN];
 	uint64_t first, last;
-	size_t n, bytes = 0, k = 0, keep_n;
+	size_t n, bytes = 0, keep_n;
 	size_t nsig = 0;   /* entries up to and including the last signed one */
-	struct ingest_report ir;
 	struct entry e;
 	bool cont;
 	char hex[17];
@@ -1035,74 +1557,70 @@ static int recv_entries(struct sync_session *s, struct cbor_rd *c)
 
 	/* The message is good.  A waiting run continues only with the next
 	 * seq of its origin; anything else gives it up. */
-	cont = s->tail_n > 0 && memcmp(s->tail_origin, origin, CN_KEY_LEN) == 0 &&
-	       first == s->tail_first + s->tail_n;
-	if (s->tail_n > 0 && !cont) {
-		s->st.entries_dropped += s->tail_n;
+	cont = s->tail.n > 0 && memcmp(s->tail_origin, origin, CN_KEY_LEN) == 0 &&
+	       first == s->tail_first + s->tail.n;
+	if (s->tail.n > 0 && !cont) {
+		s->st.entries_dropped += s->tail.n;
 		tail_clear(s);
 	}
 	keep_n = n - nsig;
 	/* Entries the replica holds already (brought by another session)
 	 * need not wait for a signature the peer may never send. */
 	if (keep_n > 0 && replica_head(s->r, origin) >= last) {
-		s->st.entries_dropped += keep_n + (nsig == 0 ? s->tail_n : 0);
+		s->st.entries_dropped += keep_n + (nsig == 0 ? s->tail.n : 0);
 		if (nsig == 0)
 			tail_clear(s);
 		keep_n = 0;
 	}
 	if (nsig == 0 && keep_n > 0 &&
-	    (s->tail_n + n > s->lim.max_tail_entries ||
-	     s->tail_len + bytes > s->lim.max_tail_bytes))
+	    (s->tail.n + n > s->lim.max_tail_entries ||
+	     s->tail.len + bytes > s->lim.max_tail_bytes))
 		return fail(s, CN_ERR_TOOBIG,
 			    "origin %s…: more than %zu entries (or %zu bytes) without a signature from seq %" PRIu64,
 			    hex, s->lim.max_tail_entries, s->lim.max_tail_bytes,
-			    s->tail_n ? s->tail_first : first);
+			    s->tail.n ? s->tail_first : first);
 	s->st.entries_received += n;
-	if (nsig > 0) {
-		size_t need = s->tail_n + nsig;
-		const uint8_t **pp = util_grow(s->ptrs, &s->pcap, need, sizeof *pp);
-		size_t *ll;
+	if (s->lim.bulk && !s->bulk_tried) {
+		bool on = false;
 
-		if (pp == NULL)
-			return fail(s, CN_ERR_NOMEM, "out of memory");
-		s->ptrs = pp;
-		ll = util_grow(s->lens, &s->lcap, need, sizeof *ll);
-		if (ll == NULL)
-			return fail(s, CN_ERR_NOMEM, "out of memory");
-		s->lens = ll;
-		for (size_t i = 0; i < s->tail_n; i++, k++) {
-			s->ptrs[k] = s->tail_buf + s->tail_off[i];
-			s->lens[k] = s->tail_lens[i];
-		}
-		for (size_t i = 0; i < nsig; i++, k++) {
-			s->ptrs[k] = s->mptr[i];
-			s->lens[k] = s->mlen[i];
-		}
-		memset(&ir, 0, sizeof ir);
-		rc = replica_ingest(s->r, s->ptrs, s->lens, k, &ir);
-		if (rc != 0)
-			return fail(s, rc, "storing entries of origin %s… failed: %s%s%s",
-				    hex, cn_strerror(rc), ir.problem[0] ? ": " : "",
-				    ir.problem);
-		replica_report_add(&s->st.ingest, &ir);
-		s->st.commits++;
+		s->bulk_tried = true;
+		rc = replica_bulk_begin(s->r, &on);
+		if (rc != 0 && rc != CN_ERR_PERM)
+			return fail(s, rc, "starting a bulk bootstrap failed: %s",
+				    cn_strerror(rc));
+		s->bulk_on = on;
+		s->st.bulk = on;
+	}
+	if (nsig > 0) {
+		/* Into the batch: the waiting run, then this message up to its
+		 * last signature. */
+		for (size_t i = 0; i < s->tail.n; i++)
+			if ((rc = entbuf_add(&s->batch, s->tail.buf + s->tail.off[i],
+					    s->tail.lens[i])) != 0)
+				return fail(s, rc, "out of memory");
+		for (size_t i = 0; i < nsig; i++)
+			if ((rc = entbuf_add(&s->batch, s->mptr[i], s->mlen[i])) != 0)
+				return fail(s, rc, "out of memory");
 		tail_clear(s);
-		if ((rc = vv_set(&s->have, origin, 0)) != 0)
+		if ((rc = vv_set(&s->borigins, origin, 0)) != 0)
 			return fail(s, rc, "out of memory");
 	}
 	if (keep_n > 0) {
-		if (s->tail_n == 0) {
+		if (s->tail.n == 0) {
 			memcpy(s->tail_origin, origin, CN_KEY_LEN);
 			s->tail_first = first + (n - keep_n);
 		}
 		for (size_t i = n - keep_n; i < n; i++)
-			if ((rc = tail_append(s, s->mptr[i], s->mlen[i])) != 0)
+			if ((rc = entbuf_add(&s->tail, s->mptr[i], s->mlen[i])) != 0)
 				return fail(s, rc, "out of memory");
 	}
 	/* The peer holds what it sent: never send it back. */
 	if (vv_get(&s->peer, origin) < last &&
 	    (rc = vv_set(&s->peer, origin, last)) != 0)
 		return fail(s, rc, "out of memory");
+	if (s->batch.n > 0 && (s->batch.n >= s->lim.batch_entries ||
+			  s->batch.len >= s->lim.batch_bytes))
+		return flush(s);
 	return 0;
 }
 
@@ -1212,7 +1730,7 @@ bool sync_caught_up(const struct sync_session *s)
 {
 	if (s == NULL || s->err != 0 || !s->started || s->hello != NULL ||
 	    !s->hello_recv || s->dirty || s->npings > 0 || s->npongs > 0 ||
-	    s->have.n > 0 || s->tail_n > 0 || s->run_open ||
+	    s->have.n > 0 || s->tail.n > 0 || s->run_open || s->batch.n > 0 ||
 	    s->ocerts.pos < s->ocerts.n || s->orevs.pos < s->orevs.n)
 		return false;
 	for (size_t i = 0; i < s->local.n; i++)
@@ -1252,6 +1770,7 @@ void sync_stats(const struct sync_session *s, struct sync_stats *out)
 	}
 	*out = s->st;
 	out->peer_vv_origins = s->peer.n;
+	out->batched = s->batch.n;
 }
 
 const char *sync_error(const struct sync_session *s)

@@ -32,7 +32,9 @@
  * the caller's write queue is the backpressure.  What it receives: entries
  * go to replica_ingest() once per ENTRIES message (one commit each; a run
  * cut before its signature waits, uncommitted, for the next message of the
- * same origin), and a HAVE with the new heads follows every commit.  The
+ * same origin), or once per batch of messages with group commit
+ * (sync_limits.batch_entries, sync_flush()), and a HAVE with the new heads
+ * follows every commit.  The
  * core decides what an entry does (applied, refused, held for a forked
  * origin, …); the session never judges authority.
  *
@@ -88,6 +90,8 @@ enum sync_type {
 /* Defaults of struct sync_limits. */
 #define SYNC_TAIL_ENTRIES 16384     /* unsigned entries waiting for a signature */
 #define SYNC_TAIL_BYTES (8u << 20)
+#define SYNC_BATCH_MAX_ENTRIES 262144 /* entries of one group commit */
+#define SYNC_BATCH_MAX_BYTES (64u << 20)
 
 /* Limits of one session.  A field left 0 takes its default.  max_msg and
  * max_entries bound what this session sends (defaults and maxima: the
@@ -103,6 +107,21 @@ struct sync_limits {
 	size_t max_entries;      /* 1 … SYNC_ENTRIES_MAX */
 	size_t max_tail_entries; /* ≥ SYNC_ENTRIES_MAX */
 	size_t max_tail_bytes;   /* ≥ SYNC_MSG_MAX */
+	/* Group commit.  0 (the default): every ENTRIES is committed as it
+	 * is received.  Otherwise received entries wait, copied, until
+	 * sync_flush() (or sync_next()) or until this many entries or bytes
+	 * wait, and are then committed in one transaction: one commit for
+	 * all the messages the caller had at hand.  At most
+	 * SYNC_BATCH_MAX_ENTRIES / SYNC_BATCH_MAX_BYTES. */
+	size_t batch_entries;
+	size_t batch_bytes;      /* 0 with batch_entries set: 16 MiB */
+	/* Bootstrap: when the first ENTRIES arrives and the replica holds no
+	 * entries and no students, take the replica's bulk path
+	 * (replica_bulk_begin): the log first, every table built once when
+	 * this session has caught up with what the peer said it holds, when
+	 * a commit leaves entries unstored (a gap, a fork …), or at
+	 * sync_close().  Other sessions on the same replica keep working. */
+	bool bulk;
 };
 
 struct sync_stats {
@@ -115,6 +134,11 @@ struct sync_stats {
 				     * their run, or the replica got them
 				     * from another session meanwhile */
 	uint64_t commits;           /* replica_ingest() calls */
+	bool bulk;                  /* the replica's bulk path is on for
+				     * this session (a bootstrap) */
+	uint64_t bulk_entries;      /* stored through the bulk path */
+	uint64_t bulk_build_ms;     /* building the tables at its end */
+	uint64_t batched;           /* entries waiting for a group commit */
 	struct ingest_report ingest; /* summed over the commits: applied,
 				     * refused, duplicate, held …; problem is
 				     * the first one the core named */
@@ -143,7 +167,10 @@ int sync_open(struct sync_session **s, struct replica *r,
 	      const struct sync_limits *lim);
 /* Free the session and everything it holds (s may be NULL).  Entries
  * received but still waiting for their signature are dropped; everything
- * committed stays committed. */
+ * committed stays committed.  Entries waiting for a group commit are
+ * committed first (unless the session failed), and a bulk bootstrap the
+ * session started is ended (its tables built; if that fails the replica
+ * rebuilds them when next opened). */
 void sync_close(struct sync_session *s);
 
 /* Take the replica's version vector and certificate / revocation digests
@@ -175,6 +202,43 @@ int sync_receive(struct sync_session *s, const uint8_t *msg, size_t len);
  * while reading its log (CN_ERR_STORE), or the error that ended the
  * session earlier. */
 int sync_next(struct sync_session *s, uint8_t **msg, size_t *len);
+
+/* A shared view of the replica for many sessions (the daemon's): its
+ * version vector and certificates read once for all of them, what rose
+ * since the previous look, and the ENTRIES made for one session kept for
+ * the others that need the same.  With 500 peers a session's look at the
+ * replica after each write (sync_local_changed) then costs what changed,
+ * not the whole replica.
+ *
+ * sync_view_new() reads the replica at once; sync_view_refresh() again:
+ * call it after every write to the replica, before sync_local_changed()
+ * on the sessions (and before their sync_next()).  sync_set_view() makes
+ * a session (before sync_start) look at the replica through the view;
+ * the view must outlive its sessions and be used by the replica's thread
+ * only.  Errors: CN_ERR_INVAL (NULL, a view of another replica,
+ * sync_set_view after sync_start), CN_ERR_NOMEM, or the replica's error
+ * while reading. */
+struct sync_view;
+int sync_view_new(struct sync_view **v, struct replica *r);
+void sync_view_free(struct sync_view *v);
+int sync_view_refresh(struct sync_view *v);
+int sync_set_view(struct sync_session *s, struct sync_view *v);
+
+/* Commit the received entries waiting for a group commit (see
+ * sync_limits.batch_entries), queue the HAVE that follows, and end a bulk
+ * bootstrap that has caught up.  Nothing to do without a batch.  The
+ * daemon calls it once it has handed over every message it had at hand;
+ * sync_next() calls it too.  Errors, fatal: the replica's, or the
+ * session's earlier error. */
+int sync_flush(struct sync_session *s);
+
+/* sync_flush() for several sessions over the same replica at once: their
+ * batches go into one write transaction (replica_ingest_batches), each
+ * counted in its own session's report.  Sessions without a batch or
+ * with an error are passed over.  An error storing fails every session
+ * that had a batch (and is returned); CN_ERR_INVAL for NULL or sessions
+ * of different replicas. */
+int sync_flush_group(struct sync_session *const *ss, size_t n);
 
 /* The replica has new entries, certificates or revocations (authored here,
  * or ingested by any session: relay).  Cheap: the session re-reads the

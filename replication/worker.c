@@ -16,6 +16,9 @@
 #include "util.h"
 #include "worker.h"
 
+/* A group commit: at most this many entries (16 MiB) in one transaction. */
+#define WORKER_BATCH_ENTRIES 65536
+
 enum job_type {
 	JOB_OPEN = 1,
 	JOB_DELIVER,
@@ -45,10 +48,12 @@ struct session {
 	char label[96];
 	bool oneshot, done, failed;
 	bool pump;              /* may have something to send */
+	bool received;          /* messages handled since the last flush */
 	size_t outstanding;     /* bytes handed out, not yet written */
 	size_t consumed;        /* bytes of delivered messages handled, unreported */
 	uint64_t last_msg_ms;
 	uint64_t applied_logged;
+	bool bulk_logged;
 	struct worker_peer snap; /* under worker.smu */
 };
 
@@ -71,8 +76,11 @@ struct worker {
 	bool running;           /* the thread was started */
 
 	uv_mutex_t smu;         /* sessions[].snap, and the array itself */
-	struct session **sessions;
+	struct session **sessions; /* sorted by conn id (ids only grow) */
 	size_t nsessions, capsessions;
+	struct sync_view *view; /* the replica as every session sees it */
+	struct sync_session **flushv; /* flush_all()'s group */
+	size_t capflush;
 
 	/* thread-only */
 	uint64_t next_watermark_ms, next_snap_ms, next_age_check_ms;
@@ -134,12 +142,26 @@ static void on_async(uv_async_t *h)
 
 static void peer_state(const struct session *x, struct worker_peer *p);
 
+/* Index of conn's session in the sorted table, or where it would go. */
+static size_t lower_bound(struct worker *w, uint64_t conn)
+{
+	size_t lo = 0, hi = w->nsessions;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (w->sessions[mid]->conn < conn)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 static struct session *find(struct worker *w, uint64_t conn)
 {
-	for (size_t i = 0; i < w->nsessions; i++)
-		if (w->sessions[i]->conn == conn)
-			return w->sessions[i];
-	return NULL;
+	size_t i = lower_bound(w, conn);
+
+	return i < w->nsessions && w->sessions[i]->conn == conn ? w->sessions[i] : NULL;
 }
 
 static void session_fail(struct worker *w, struct session *x, const char *why)
@@ -158,12 +180,15 @@ static void session_fail(struct worker *w, struct session *x, const char *why)
 
 static void session_remove(struct worker *w, struct session *x)
 {
+	size_t i;
+
 	uv_mutex_lock(&w->smu);
-	for (size_t i = 0; i < w->nsessions; i++)
-		if (w->sessions[i] == x) {
-			w->sessions[i] = w->sessions[--w->nsessions];
-			break;
-		}
+	i = lower_bound(w, x->conn);
+	if (i < w->nsessions && w->sessions[i] == x) {
+		memmove(w->sessions + i, w->sessions + i + 1,
+			(w->nsessions - i - 1) * sizeof *w->sessions);
+		w->nsessions--;
+	}
 	uv_mutex_unlock(&w->smu);
 	sync_close(x->s);
 	free(x);
@@ -183,8 +208,13 @@ static bool session_add(struct worker *w, struct session *x)
 		else
 			ok = false;
 	}
-	if (ok)
-		w->sessions[w->nsessions++] = x;
+	if (ok) {
+		size_t i = lower_bound(w, x->conn);
+		memmove(w->sessions + i + 1, w->sessions + i,
+			(w->nsessions - i) * sizeof *w->sessions);
+		w->sessions[i] = x;
+		w->nsessions++;
+	}
 	uv_mutex_unlock(&w->smu);
 	return ok;
 }
@@ -195,6 +225,8 @@ static void job_open(struct worker *w, struct job *j)
 	char why[160];
 	int rc;
 
+	if (x != NULL)
+		x->conn = j->conn;
 	if (x == NULL || !session_add(w, x)) {
 		struct worker_event *ev = event_new(WORKER_CLOSE, j->conn);
 		free(x);
@@ -210,6 +242,8 @@ static void job_open(struct worker *w, struct job *j)
 	x->oneshot = j->oneshot;
 	x->pump = true;
 	rc = sync_open(&x->s, w->r, &w->cfg.limits);
+	if (rc == CN_OK && w->view != NULL)
+		rc = sync_set_view(x->s, w->view);
 	if (rc == CN_OK)
 		rc = sync_start(x->s);
 	if (rc != CN_OK) {
@@ -232,11 +266,36 @@ static void job_deliver(struct worker *w, struct session *x, struct job *j)
 		return;
 	}
 	x->pump = true;
+	x->received = true;
 	sync_stats(x->s, &st);
 	if (st.hello_received && memcmp(st.peer_node, x->peer, CN_KEY_LEN) != 0) {
 		session_fail(w, x, "the peer's HELLO names another node than "
 				   "its certificate");
 		return;
+	}
+}
+
+/* After the round's group commit: log what came in (or the failure). */
+static void session_flush(struct worker *w, struct session *x)
+{
+	struct sync_stats st;
+
+	if (x->failed || !x->received)
+		return;
+	x->received = false;
+	if (sync_error(x->s)[0] != '\0') {
+		session_fail(w, x, sync_error(x->s));
+		return;
+	}
+	sync_stats(x->s, &st);
+	if (st.bulk && !x->bulk_logged) {
+		log_info("%s: the replica is empty: bootstrapping through the bulk path",
+			 x->label);
+		x->bulk_logged = true;
+	} else if (!st.bulk && x->bulk_logged) {
+		log_info("%s: bootstrap of %" PRIu64 " entries done; tables built in %"
+			 PRIu64 " ms", x->label, st.bulk_entries, st.bulk_build_ms);
+		x->bulk_logged = false;
 	}
 	if (st.ingest.applied + st.ingest.refused > x->applied_logged) {
 		log_info("%s: %" PRIu64 " entries in (%" PRIu64 " applied, %"
@@ -297,6 +356,49 @@ static void handle(struct worker *w, struct job *j)
 	case JOB_AUTHOR:
 		break;
 	}
+}
+
+/* Commit what every session received this round in one transaction
+ * (group commit across sessions: one sync to the disk a round, however
+ * many peers sent something). */
+static void flush_all(struct worker *w)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < w->nsessions; i++)
+		if (w->sessions[i]->received && !w->sessions[i]->failed)
+			k++;
+	if (k == 0)
+		return;
+	if (k > w->capflush) {
+		struct sync_session **g = realloc(w->flushv, k * sizeof *g);
+		if (g == NULL) {
+			/* One commit each, then. */
+			for (size_t i = 0; i < w->nsessions; i++)
+				if (w->sessions[i]->received && !w->sessions[i]->failed)
+					(void)sync_flush(w->sessions[i]->s);
+			return;
+		}
+		w->flushv = g;
+		w->capflush = k;
+	}
+	/* Groups of at most SYNC_BATCH_MAX_ENTRIES entries: a transaction
+	 * stays within what replica_ingest is meant for. */
+	k = 0;
+	for (size_t i = 0, sum = 0; i < w->nsessions; i++) {
+		struct session *x = w->sessions[i];
+		struct sync_stats st;
+		if (!x->received || x->failed)
+			continue;
+		sync_stats(x->s, &st);
+		if (k > 0 && sum + st.batched > SYNC_BATCH_MAX_ENTRIES) {
+			(void)sync_flush_group(w->flushv, k);
+			k = sum = 0;
+		}
+		w->flushv[k++] = x->s;
+		sum += st.batched;
+	}
+	(void)sync_flush_group(w->flushv, k);
 }
 
 /* Let a session make messages while it is under its bound. */
@@ -502,14 +604,22 @@ static void run(void *arg)
 			free(jobs->msg);
 			free(jobs);
 		}
+		flush_all(w);
+		for (size_t i = 0; i < w->nsessions; i++)
+			session_flush(w, w->sessions[i]);
 		now = util_now_ms();
 		watermark(w, now);
 		freshness(w, now);
 		if (replica_changed(w->r)) {
+			int rc = CN_OK;
 			auth_check(w, false);
+			if (w->view != NULL && (rc = sync_view_refresh(w->view)) != CN_OK)
+				log_warn("reading the replica failed: %s", cn_strerror(rc));
 			for (size_t i = 0; i < w->nsessions; i++) {
 				struct session *x = w->sessions[i];
-				if (!x->failed && sync_local_changed(x->s) == CN_OK)
+				if (rc != CN_OK)
+					session_fail(w, x, "reading the replica failed");
+				else if (!x->failed && sync_local_changed(x->s) == CN_OK)
 					x->pump = true;
 			}
 		}
@@ -565,9 +675,13 @@ int worker_start(struct worker **out, uv_loop_t *loop, struct replica *r,
 	w->r = r;
 	w->cfg = *cfg;
 	if (w->cfg.tick_ms == 0)
-		w->cfg.tick_ms = 50;
+		w->cfg.tick_ms = 5;
 	if (w->cfg.out_bound == 0)
 		w->cfg.out_bound = 4u << 20;
+	/* Group commit and bulk bootstrap (sync.h), always. */
+	if (w->cfg.limits.batch_entries == 0)
+		w->cfg.limits.batch_entries = WORKER_BATCH_ENTRIES;
+	w->cfg.limits.bulk = true;
 	w->cb = cb;
 	w->ctx = ctx;
 	replica_info(r, &info);
@@ -598,6 +712,10 @@ int worker_start(struct worker **out, uv_loop_t *loop, struct replica *r,
 	/* The first certificates go out before the thread starts. */
 	(void)replica_changed(r);
 	auth_check(w, true);
+	if (sync_view_new(&w->view, r) != CN_OK) {
+		worker_stop(w);
+		return CN_ERR_NOMEM;
+	}
 	if (uv_thread_create(&w->thread, run, w) != 0) {
 		worker_stop(w);
 		return CN_ERR_IO;
@@ -645,6 +763,10 @@ void worker_stop(struct worker *w)
 	w->jobs = w->jobs_tail = NULL;
 	while (w->nsessions > 0)
 		session_remove(w, w->sessions[0]);
+	sync_view_free(w->view);
+	w->view = NULL;
+	free(w->flushv);
+	w->flushv = NULL;
 	uv_close((uv_handle_t *)&w->async, on_async_closed);
 }
 

@@ -30,6 +30,8 @@
  * watermark every `watermark_ms` when the node is certified as city, and
  * logs a warning when the newest city watermark applied here gets older
  * than `watermark_max_age_ms` (and a note when it is fresh again).
+ * Every session looks at the replica through one shared sync_view,
+ * refreshed after each write the thread sees.
  *
  * Connection ids are the loop's; the loop may forget a connection at any
  * time after worker_close(), and must ignore events for ids it forgot.
@@ -88,11 +90,21 @@ struct worker_event {
 typedef void (*worker_cb)(void *ctx, struct worker_event *ev);
 
 struct worker_config {
-	unsigned tick_ms;          /* change check period; 0: 50 ms */
+	unsigned tick_ms;          /* change check period; 0: 5 ms (a
+				    * check is one read-transaction renew:
+				    * cheap, and it bounds how long an entry
+				    * cardctl wrote waits before it is pushed) */
 	uint64_t watermark_ms;     /* city watermark interval; 0: never */
 	uint64_t watermark_max_age_ms; /* warn in the log past this age; 0: never */
 	size_t out_bound;          /* per session; 0: 4 MiB */
-	struct sync_limits limits; /* zeros: the protocol defaults */
+	struct sync_limits limits; /* zeros: the protocol defaults, except
+				    * that the worker always commits in
+				    * groups (batch_entries 0: 65,536; all
+				    * messages of every session handled in
+				    * one round go into one transaction,
+				    * sync_flush_group) and
+				    * bootstraps an empty replica through
+				    * the bulk path (limits.bulk) */
 };
 
 

@@ -34,6 +34,7 @@
 #include <sqlite3.h>
 
 #include "authority.h"
+#include "bench_util.h"
 #include "bundle.h"
 #include "entry.h"
 #include "fold.h"
@@ -155,47 +156,6 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 
 /* ---- small helpers ----------------------------------------------------- */
 
-__attribute__((format(printf, 1, 2), noreturn))
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fflush(stdout);
-	fprintf(stderr, "bench_city: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
-}
-
-__attribute__((format(printf, 1, 2)))
-static void progress(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "[bench] ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
-static double secs(uint64_t ns) { return (double)ns / 1e9; }
-
-static double rate(uint64_t n, uint64_t ns)
-{
-	return ns ? (double)n * 1e9 / (double)ns : 0.0;
-}
-
-static long peak_rss_kib(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	return ru.ru_maxrss;
-}
-
 /* CPU and storage I/O of this process over a phase. */
 struct acct {
 	uint64_t wall_ns, user_us, sys_us, wbytes, rbytes, dev_wbytes;
@@ -285,33 +245,6 @@ static void acct_print(const struct acct *a0, uint64_t units, const char *unit)
 	       units ? (double)dw / 1024.0 / (double)units : 0.0, unit, (double)wb / 1e6);
 }
 
-/* Remove a tree (files and directories; no symlinks are followed). */
-static void rm_tree(const char *path)
-{
-	struct stat st;
-	DIR *d;
-	struct dirent *de;
-
-	if (lstat(path, &st) != 0)
-		return;
-	if (!S_ISDIR(st.st_mode)) {
-		unlink(path);
-		return;
-	}
-	if ((d = opendir(path)) != NULL) {
-		while ((de = readdir(d)) != NULL) {
-			char sub[PATH_MAX];
-			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-				continue;
-			if (snprintf(sub, sizeof sub, "%s/%s", path, de->d_name) <
-			    (int)sizeof sub)
-				rm_tree(sub);
-		}
-		closedir(d);
-	}
-	rmdir(path);
-}
-
 struct fsize {
 	uint64_t logical;  /* st_size */
 	uint64_t disk;     /* st_blocks * 512 */
@@ -327,36 +260,6 @@ static struct fsize file_size(const char *path)
 		s.disk = (uint64_t)st.st_blocks * 512u;
 	}
 	return s;
-}
-
-static int cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-struct lat {
-	double median_us, p99_us, max_us, mean_us, rate;
-};
-
-/* Sorts `ns` in place. */
-static struct lat lat_stats(uint32_t *ns, size_t n)
-{
-	struct lat l = {0, 0, 0, 0, 0};
-	uint64_t sum = 0;
-
-	if (n == 0)
-		return l;
-	for (size_t i = 0; i < n; i++)
-		sum += ns[i];
-	qsort(ns, n, sizeof *ns, cmp_u32);
-	l.median_us = ns[n / 2] / 1e3;
-	l.p99_us = ns[(size_t)((double)n * 0.99)] / 1e3;
-	l.max_us = ns[n - 1] / 1e3;
-	l.mean_us = (double)sum / (double)n / 1e3;
-	l.rate = rate(n, sum);
-	return l;
 }
 
 /* ---- deterministic generator --------------------------------------------- */
@@ -607,53 +510,14 @@ struct deploy {
 	uint8_t secret[32];
 };
 
-static void cert_install(const struct deploy *d, struct replica *r,
-			 const uint8_t id[32], uint8_t role, const char *scope)
-{
-	struct cert c;
-	uint8_t buf[CERT_MAX];
-	size_t len;
-	const char *why = NULL;
-	int ret;
-
-	memset(&c, 0, sizeof c);
-	memcpy(c.node, id, 32);
-	snprintf(c.name, sizeof c.name, "bench-%s", authority_role_name(role));
-	c.role = role;
-	snprintf(c.scope, sizeof c.scope, "%s", scope);
-	c.not_before = 946684800000ull;   /* 2000-01-01 */
-	c.not_after = 7258118400000ull;   /* 2200-01-01 */
-	c.serial = ((uint64_t)id[2] << 8) | id[3];
-	if (authority_cert_sign(&c, d->root_sk, buf, sizeof buf, &len) != CN_OK)
-		die("authority_cert_sign failed");
-	ret = replica_cert_install(r, buf, len, &why);
-	if (ret != CN_OK && ret != CN_ERR_EXISTS)
-		die("replica_cert_install: %s (%s)", cn_strerror(ret), why ? why : "?");
-}
-
 static struct replica *node_new(const struct deploy *d, const char *dir,
 				const char *name, uint8_t role, const char *scope)
 {
-	struct replica_init in;
-	struct replica *r = NULL;
 	uint8_t id[32];
-	char err[512];
+	char cname[40];
 
-	memset(&in, 0, sizeof in);
-	in.dir = dir;
-	in.name = name;
-	in.role = role;
-	in.scope = scope;
-	memcpy(in.root_pub, d->root_pk, 32);
-	memcpy(in.secret, d->secret, 32);
-	in.profile = PROFILE_GENERIC;
-	in.timezone = "Asia/Shanghai";
-	if (replica_init(&in, id, err, sizeof err) != CN_OK)
-		die("replica_init %s: %s", dir, err);
-	if (replica_open(dir, 0, &r, err, sizeof err) != CN_OK)
-		die("replica_open %s: %s", dir, err);
-	cert_install(d, r, id, role, scope);
-	return r;
+	snprintf(cname, sizeof cname, "bench-%s", authority_role_name(role));
+	return bench_node_new(d->root_sk, d->secret, dir, name, cname, role, scope, id);
 }
 
 /* ---- bundle progress ------------------------------------------------------ */
@@ -1158,6 +1022,7 @@ int main(int argc, char **argv)
 	bool full;
 	int ret, status = 0;
 
+	bench_name = "bench_city";
 	parse_opts(argc, argv, &o);
 	n = (uint32_t)o.students;
 	full = o.import_path == NULL;
@@ -1202,14 +1067,6 @@ int main(int argc, char **argv)
 	}
 	crypto_sign_seed_keypair(dep.root_pk, dep.root_sk, seedbuf);
 	crypto_generichash(dep.secret, 32, seedbuf, 32, (const uint8_t *)"bench-secret", 12);
-	if (full) {
-		/* Kept with the data dirs, so tests can certify more nodes of
-		 * this deployment (cardctl cert issue --root). */
-		char key_path[PATH_MAX + 16], kerr[256];
-		snprintf(key_path, sizeof key_path, "%s/root.key", base);
-		if (datadir_write_root(key_path, dep.root_sk, kerr, sizeof kerr) != CN_OK)
-			die("%s", kerr);
-	}
 
 	printf("cardnode bench_city: %u students, %" PRIu64 " later ops, seed %" PRIu64 "\n",
 	       n, o.ops, o.seed);
@@ -1590,6 +1447,17 @@ import:
 		if (made_base)
 			rmdir(base);
 	} else {
+		/* The deployment's keys, for tools that add nodes to the kept
+		 * city (bench_net issues school certificates with them). */
+		char err[256];
+		snprintf(path, sizeof path, "%s/root.key", base);
+		if (access(path, F_OK) != 0 &&
+		    datadir_write_root(path, dep.root_sk, err, sizeof err) != CN_OK)
+			fprintf(stderr, "[bench] %s\n", err);
+		snprintf(path, sizeof path, "%s/secret", base);
+		if (access(path, F_OK) != 0 &&
+		    datadir_write_secret(path, dep.secret, err, sizeof err) != CN_OK)
+			fprintf(stderr, "[bench] %s\n", err);
 		fprintf(stderr, "[bench] kept %s\n", base);
 	}
 	return status;

@@ -25,6 +25,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -148,6 +150,10 @@ static void net_init(struct net *nt, size_t window, size_t step)
 	nt->budget = -1;
 }
 
+/* A node whose sessions share a view (sync_set_view), as the daemon's do. */
+static struct tu_node *hub;
+static struct sync_view *hub_view;
+
 static void link_open(struct net *nt, struct link *l, struct tu_node *a,
 		      struct tu_node *b, const struct sync_limits *lim)
 {
@@ -158,6 +164,8 @@ static void link_open(struct net *nt, struct link *l, struct tu_node *a,
 	l->e[1].n = b;
 	for (int i = 0; i < 2; i++) {
 		CHECK_EQ(sync_open(&l->e[i].s, l->e[i].n->r, lim), 0);
+		if (l->e[i].n == hub)
+			CHECK_EQ(sync_set_view(l->e[i].s, hub_view), 0);
 		CHECK_EQ(sync_start(l->e[i].s), 0);
 	}
 	nt->l[nt->nl++] = l;
@@ -190,6 +198,8 @@ static void net_cut(struct net *nt)
  * session of that replica, the receiving one included. */
 static void changed(struct net *nt, struct tu_node *n)
 {
+	if (n == hub)
+		CHECK_EQ(sync_view_refresh(hub_view), 0);
 	for (size_t i = 0; i < nt->nl; i++)
 		for (int d = 0; d < 2; d++)
 			if (nt->l[i]->e[d].n == n)
@@ -1365,6 +1375,269 @@ static void test_fork_unknown(void)
 
 /* ---- the API's edges ------------------------------------------------------------ */
 
+/* ---- bootstrap: group commit and the bulk path --------------------------------- */
+
+static const struct sync_limits boot_lim = {
+	.max_entries = 1000, .batch_entries = 5000, .bulk = true,
+};
+
+static void reopen(struct tu_node *n)
+{
+	char err[512];
+
+	if (replica_open(n->dir, 0, &n->r, err, sizeof err) != 0) {
+		fprintf(stderr, "replica_open %s: %s\n", n->dir, err);
+		exit(1);
+	}
+}
+
+static void test_bootstrap(void)
+{
+	struct tu_node A, B;
+	struct net nt;
+	struct link l;
+	struct sync_stats sa, sb;
+	struct student_state st;
+
+	node_new(&A, "boot-a");
+	node_new(&B, "boot-b");
+	author_bulk(&A, 'B', 0, 20000, 5000);
+
+	/* Up to four ENTRIES of 1,000 between two sync_next() of B: each
+	 * group is one commit, all through the bulk path. */
+	net_init(&nt, 8, 4);
+	link_open(&nt, &l, &A, &B, &boot_lim);
+	CHECK_EQ(pump(&nt), 0);
+	all_caught_up(&nt);
+	sync_stats(l.e[0].s, &sa);
+	sync_stats(l.e[1].s, &sb);
+	CHECK(!sa.bulk && sa.bulk_entries == 0); /* A was not empty */
+	CHECK(!sb.bulk);                         /* ended once caught up */
+	CHECK_EQ(sb.bulk_entries, 20000);
+	CHECK_EQ(sb.entries_received, 20000);
+	CHECK_EQ(sb.ingest.applied, 20000);      /* counted by the table build */
+	CHECK(sb.commits >= 5 && sb.commits < 20); /* 20 ENTRIES */
+	CHECK_EQ(sb.haves_sent, sb.commits);
+	same_state(&A, &B);
+	verify_ok(&B);
+	CHECK_EQ(replica_student(B.r, "B0012345", &st), 0);
+	printf("bootstrap: 20000 entries in %" PRIu64 " ENTRIES, %" PRIu64
+	       " commits, tables built in %" PRIu64 " ms\n",
+	       sa.msgs_sent, sb.commits, sb.bulk_build_ms);
+
+	/* Later entries take the ordinary path. */
+	author_bulk(&A, 'B', 20000, 10, 10);
+	changed(&nt, &A);
+	CHECK_EQ(pump(&nt), 0);
+	same_state(&A, &B);
+	sync_stats(l.e[1].s, &sb);
+	CHECK_EQ(sb.bulk_entries, 20000);
+	CHECK_EQ(replica_student(B.r, "B0020005", &st), 0);
+	net_cut(&nt);
+	tu_node_close(&A);
+	tu_node_close(&B);
+}
+
+/* Cut mid-bootstrap: the closed session builds the tables; a process that
+ * dies mid-bootstrap leaves the mark, and the next open builds them.
+ * Either way the replica verifies, and a new connection finishes. */
+static void test_bootstrap_cut(void)
+{
+	struct tu_node A, B, C;
+	struct net nt;
+	struct link l;
+	struct student_state st;
+	uint64_t got;
+	pid_t pid;
+	int status;
+
+	node_new(&A, "bootcut-a");
+	node_new(&B, "bootcut-b");
+	node_new(&C, "bootcut-c");
+	author_bulk(&A, 'K', 0, 20000, 5000);
+
+	net_init(&nt, 8, 2);
+	nt.budget = 12;
+	link_open(&nt, &l, &A, &B, &boot_lim);
+	CHECK_EQ(pump(&nt), 1);
+	net_cut(&nt);
+	got = entries_of(&B);
+	CHECK(got > 0 && got < 20000);
+	CHECK_EQ(replica_student(B.r, "K0000001", &st), 0); /* tables built */
+	tu_node_close(&B);
+	reopen(&B);
+	verify_ok(&B);
+	CHECK_EQ(entries_of(&B), got);
+
+	/* The same, but the process ends without closing anything. */
+	tu_node_close(&A);
+	tu_node_close(&C);
+	fflush(NULL);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		reopen(&A);
+		reopen(&C);
+		net_init(&nt, 8, 2);
+		nt.budget = 12;
+		link_open(&nt, &l, &A, &C, &boot_lim);
+		CHECK_EQ(pump(&nt), 1);
+		_exit(0);
+	}
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	reopen(&A);
+	reopen(&C); /* finds the mark and builds the tables */
+	verify_ok(&C);
+	got = entries_of(&C);
+	CHECK(got > 0 && got < 20000);
+	CHECK_EQ(replica_student(C.r, "K0000001", &st), 0);
+
+	/* Reconnect: the rest comes the ordinary way (C is not empty). */
+	net_init(&nt, 8, 2);
+	link_open(&nt, &l, &A, &C, &boot_lim);
+	CHECK_EQ(pump(&nt), 0);
+	all_caught_up(&nt);
+	same_state(&A, &C);
+	verify_ok(&C);
+	net_cut(&nt);
+	tu_node_close(&A);
+	tu_node_close(&B);
+	tu_node_close(&C);
+}
+
+/* Entries from two peers at once: one transaction for both sessions'
+ * batches (sync_flush_group), each counted in its own session. */
+static void test_flush_group(void)
+{
+	struct tu_node H, S1, S2;
+	struct net nt;
+	struct link l1, l2;
+	struct sync_limits lim = {.batch_entries = 100000};
+	struct sync_stats h1, h2, h1b, h2b;
+	struct sync_session *group[2];
+	uint64_t before;
+
+	node_new(&H, "group-h");
+	node_new(&S1, "group-s1");
+	node_new(&S2, "group-s2");
+	net_init(&nt, 4, 1);
+	link_open(&nt, &l1, &H, &S1, &lim);
+	link_open(&nt, &l2, &H, &S2, &lim);
+	CHECK_EQ(pump(&nt), 0);
+	all_caught_up(&nt);
+	before = entries_of(&H);
+	author_bulk(&S1, 'S', 0, 30, 10);
+	author_bulk(&S2, 'T', 0, 20, 20);
+	changed(&nt, &S1);
+	changed(&nt, &S2);
+	sync_stats(l1.e[0].s, &h1);
+	sync_stats(l2.e[0].s, &h2);
+	/* Hand the spokes' messages to the hub without its sync_next(). */
+	for (int k = 0; k < 2; k++) {
+		struct link *l = k ? &l2 : &l1;
+		uint8_t *m;
+		size_t len;
+
+		for (;;) {
+			CHECK_EQ(sync_next(l->e[1].s, &m, &len), 0);
+			if (m == NULL)
+				break;
+			CHECK_EQ(sync_receive(l->e[0].s, m, len), 0);
+			free(m);
+		}
+	}
+	CHECK_EQ(entries_of(&H), before);            /* nothing committed yet */
+	CHECK(!sync_caught_up(l1.e[0].s));
+	group[0] = l1.e[0].s;
+	group[1] = l2.e[0].s;
+	CHECK_EQ(sync_flush_group(group, 2), 0);
+	CHECK_EQ(entries_of(&H), before + 50);
+	sync_stats(l1.e[0].s, &h1b);
+	sync_stats(l2.e[0].s, &h2b);
+	CHECK_EQ(h1b.commits, h1.commits + 1);
+	CHECK_EQ(h2b.commits, h2.commits + 1);
+	CHECK_EQ(h1b.ingest.applied, h1.ingest.applied + 30);
+	CHECK_EQ(h2b.ingest.applied, h2.ingest.applied + 20);
+	CHECK_EQ(sync_flush_group(group, 2), 0);     /* nothing left */
+	CHECK_EQ(sync_flush_group(NULL, 2), CN_ERR_INVAL);
+	changed(&nt, &H);
+	CHECK_EQ(pump(&nt), 0);
+	all_caught_up(&nt);
+	same_state(&H, &S1);
+	same_state(&H, &S2);
+	verify_ok(&H);
+	net_cut(&nt);
+	tu_node_close(&H);
+	tu_node_close(&S1);
+	tu_node_close(&S2);
+}
+
+/* ---- a hub whose sessions share a view --------------------------------------- */
+
+static void test_view(void)
+{
+	struct tu_node H, S[3];
+	struct net nt;
+	struct link l[3];
+	char tag[32];
+
+	node_new(&H, "view-h");
+	author_bulk(&H, 'H', 0, 3000, 1000);
+	for (int i = 0; i < 3; i++) {
+		snprintf(tag, sizeof tag, "view-s%d", i);
+		node_new(&S[i], tag);
+		author_bulk(&S[i], (char)('P' + i), 0, 500, 500);
+	}
+	hub = &H;
+	CHECK_EQ(sync_view_new(&hub_view, H.r), 0);
+	net_init(&nt, 4, 1);
+	for (int i = 0; i < 3; i++)
+		link_open(&nt, &l[i], &H, &S[i], NULL);
+	CHECK_EQ(pump(&nt), 0);
+	all_caught_up(&nt);
+	for (int i = 0; i < 3; i++)
+		same_state(&H, &S[i]);
+
+	/* Rounds of one entry from every spoke: each relayed to the other two
+	 * through the hub (the view's changed origins, its ENTRIES cache). */
+	for (int round = 0; round < 5; round++) {
+		for (int i = 0; i < 3; i++) {
+			author_bulk(&S[i], (char)('P' + i), 500 + round, 1, 1);
+			changed(&nt, &S[i]);
+		}
+		CHECK_EQ(pump(&nt), 0);
+		all_caught_up(&nt);
+		for (int i = 0; i < 3; i++)
+			same_state(&H, &S[i]);
+	}
+	/* A new certificate reaches every spoke through the view. */
+	{
+		struct tu_node N;
+		node_new(&N, "view-n");
+		tu_cert_install(&D, &H, N.id, ROLE_SCHOOL, "110105-0002");
+		changed(&nt, &H);
+		CHECK_EQ(pump(&nt), 0);
+		for (int i = 0; i < 3; i++)
+			CHECK(authority_cert_of(replica_authority(S[i].r), N.id,
+						util_now_ms()) != NULL);
+		tu_node_close(&N);
+	}
+	for (int i = 0; i < 3; i++) {
+		struct sync_stats st;
+		sync_stats(l[i].e[0].s, &st);
+		CHECK_EQ(st.last_error, 0);
+	}
+	net_cut(&nt);
+	sync_view_free(hub_view);
+	hub_view = NULL;
+	hub = NULL;
+	CHECK_EQ(sync_view_new(&hub_view, NULL), CN_ERR_INVAL);
+	tu_node_close(&H);
+	for (int i = 0; i < 3; i++)
+		tu_node_close(&S[i]);
+}
+
 static void test_api(void)
 {
 	struct tu_node A, B;
@@ -1473,6 +1746,10 @@ int main(void)
 	test_malformed();
 	test_tail();
 	test_fork_unknown();
+	test_bootstrap();
+	test_bootstrap_cut();
+	test_flush_group();
+	test_view();
 	test_perf();
 	printf("test_sync: ok\n");
 	return 0;
