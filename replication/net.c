@@ -93,6 +93,11 @@ struct conn {
 	char name[CERT_NAME_MAX + 1];
 	char why[200];            /* why it closed */
 	struct conn *next, *prev;
+	struct conn *hnext;       /* conn_find's table */
+	uint8_t *obuf;            /* sealed frames not yet handed to libuv */
+	size_t olen, ocap, oplain;
+	bool odirty;
+	struct conn *onext;
 };
 
 struct net {
@@ -112,6 +117,10 @@ struct net {
 	char listen_addr[80];
 	uv_timer_t status_timer, stop_timer;
 	bool status_open, stop_open;
+	uv_check_t flush_check;
+	bool flush_open;
+	struct conn *odirty;
+	struct conn *byid[1024];
 	struct peer *peers;
 	struct conn *conns;
 	size_t nconns;
@@ -202,7 +211,7 @@ static void addr_name(const struct sockaddr_storage *ss, char *out, size_t len)
 
 static struct conn *conn_find(struct net *n, uint64_t id)
 {
-	for (struct conn *c = n->conns; c != NULL; c = c->next)
+	for (struct conn *c = n->byid[id % 1024]; c != NULL; c = c->hnext)
 		if (c->id == id)
 			return c;
 	return NULL;
@@ -265,14 +274,76 @@ static int send_raw(struct conn *c, const uint8_t *p, size_t len)
 	return CN_OK;
 }
 
+/* Hand the frames sealed since the last flush to libuv in one write. */
+static int flush_out(struct conn *c)
+{
+	struct wreq *w;
+	uv_buf_t b;
+
+	if (c->olen == 0)
+		return CN_OK;
+	if ((w = malloc(sizeof *w + c->olen)) == NULL)
+		return CN_ERR_NOMEM;
+	memset(w, 0, sizeof *w);
+	w->c = c;
+	w->plain = c->oplain;
+	memcpy(w->data, c->obuf, c->olen);
+	b = uv_buf_init((char *)w->data, (unsigned)c->olen);
+	c->olen = c->oplain = 0;
+	if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write) != 0) {
+		free(w);
+		return CN_ERR_IO;
+	}
+	return CN_OK;
+}
+
+static void on_flush_check(uv_check_t *h)
+{
+	struct net *n = h->data;
+	struct conn *c;
+
+	while ((c = n->odirty) != NULL) {
+		n->odirty = c->onext;
+		c->odirty = false;
+		if (!c->closing && flush_out(c) != CN_OK)
+			conn_close(c, "write failed");
+	}
+}
+
 /* Seal one message into a frame and write it. */
 static int send_msg(struct conn *c, const uint8_t *msg, size_t len, bool final)
 {
 	size_t cap = len + HS_FRAME_OVERHEAD, flen;
-	struct wreq *w = malloc(sizeof *w + cap);
+	struct wreq *w;
 	uv_buf_t b;
 	int rc;
 
+	if (!final) {
+		if (c->olen + cap > c->ocap) {
+			size_t nc = c->ocap ? c->ocap : 65536;
+			uint8_t *p;
+			while (nc < c->olen + cap)
+				nc *= 2;
+			if ((p = realloc(c->obuf, nc)) == NULL)
+				return CN_ERR_NOMEM;
+			c->obuf = p;
+			c->ocap = nc;
+		}
+		if ((rc = hs_seal(&c->hs, msg, len, false, c->obuf + c->olen, cap,
+				  &flen)) != CN_OK)
+			return rc;
+		c->olen += flen;
+		c->oplain += len;
+		if (!c->odirty) {
+			c->odirty = true;
+			c->onext = c->net->odirty;
+			c->net->odirty = c;
+		}
+		return CN_OK;
+	}
+	if ((rc = flush_out(c)) != CN_OK)
+		return rc;
+	w = malloc(sizeof *w + cap);
 	if (w == NULL)
 		return CN_ERR_NOMEM;
 	memset(w, 0, sizeof *w);
@@ -338,6 +409,17 @@ static void conn_free_if_closed(struct conn *c)
 		n->conns = c->next;
 	if (c->next != NULL)
 		c->next->prev = c->prev;
+	for (struct conn **pp = &n->byid[c->id % 1024]; *pp != NULL; pp = &(*pp)->hnext)
+		if (*pp == c) {
+			*pp = c->hnext;
+			break;
+		}
+	for (struct conn **pp = &n->odirty; *pp != NULL; pp = &(*pp)->onext)
+		if (*pp == c) {
+			*pp = c->onext;
+			break;
+		}
+	free(c->obuf);
 	n->nconns--;
 	if (c->hs_inited)
 		hs_wipe(&c->hs);
@@ -727,6 +809,8 @@ static struct conn *conn_new(struct net *n, bool inbound)
 	if (n->conns != NULL)
 		n->conns->prev = c;
 	n->conns = c;
+	c->hnext = n->byid[c->id % 1024];
+	n->byid[c->id % 1024] = c;
 	n->nconns++;
 	return c;
 }
@@ -1237,6 +1321,11 @@ int net_start(struct net **out, uv_loop_t *loop, struct replica *r,
 	n->stop_timer.data = n;
 	n->stop_open = true;
 	n->handles++;
+	uv_check_init(loop, &n->flush_check);
+	n->flush_check.data = n;
+	uv_check_start(&n->flush_check, on_flush_check);
+	n->flush_open = true;
+	n->handles++;
 	wc.watermark_ms = cfg->watermark_ms;
 	wc.watermark_max_age_ms = cfg->watermark_max_age_ms;
 	if ((rc = worker_start(&n->worker, loop, r, &wc, on_worker_event, n)) != CN_OK) {
@@ -1327,6 +1416,10 @@ void net_stop(struct net *n, void (*done)(void *), void *ctx)
 	if (n->status_open) {
 		status_write(n, true);
 		uv_close((uv_handle_t *)&n->status_timer, on_net_handle_closed);
+	}
+	if (n->flush_open) {
+		n->flush_open = false;
+		uv_close((uv_handle_t *)&n->flush_check, on_net_handle_closed);
 	}
 	if (n->listening)
 		uv_close((uv_handle_t *)&n->listener, on_net_handle_closed);
