@@ -17,25 +17,7 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/helpers.inc"
 . "$here/daemon.inc"
-: "${PN532EMU:=$bin_dir_/tests/tools/pn532emu}"
-[ -x "$PN532EMU" ] || fail "not built: $PN532EMU"
-export LIBNFC_LOG_LEVEL=0
-
-# ---- the emulated reader, scripted through a FIFO ----
-mkfifo "$T/emu.in"
-"$PN532EMU" --link "$T/reader" <"$T/emu.in" >"$T/emu.out" 2>"$T/emu.err" &
-PIDS_="$PIDS_ $!"
-exec 3>"$T/emu.in"
-wait_until 5 test -s "$T/emu.out" || fail "pn532emu did not start"
-emu_n=1
-emu() {
-	echo "$*" >&3
-	emu_n=$((emu_n + 1))
-	wait_until 5 sh -c "[ \$(wc -l <'$T/emu.out') -ge $emu_n ]" ||
-		fail "pn532emu: no answer to '$*'"
-	got_=$(sed -n "${emu_n}p" "$T/emu.out")
-	[ "$got_" = ok ] || fail "pn532emu: '$*': $got_"
-}
+. "$here/pn532.inc"
 
 # ---- the node: data written with cardctl, the reader run by cardnode ----
 reader_conf() { # NODE MODE
