@@ -22,15 +22,26 @@ static void copy(char *dst, size_t cap, const char *s)
 	snprintf(dst, cap, "%s", strcmp(s, "-") == 0 ? "" : s);
 }
 
-static bool peer_line(char *line, struct ds_peer *p)
+/* Cut s at tabs into exactly `want` fields; false for another count. */
+static bool fields(char *s, char **f, size_t want)
 {
-	char *f[14], *save = NULL;
+	char *save = NULL;
 	size_t n = 0;
 
-	for (char *t = strtok_r(line, "\t", &save); t != NULL && n < 14;
-	     t = strtok_r(NULL, "\t", &save))
+	for (char *t = strtok_r(s, "\t", &save); t != NULL;
+	     t = strtok_r(NULL, "\t", &save)) {
+		if (n == want)
+			return false;
 		f[n++] = t;
-	if (n != 14)
+	}
+	return n == want;
+}
+
+static bool peer_line(char *line, struct ds_peer *p)
+{
+	char *f[14];
+
+	if (!fields(line, f, 14))
 		return false;
 	memset(p, 0, sizeof *p);
 	copy(p->addr, sizeof p->addr, f[1]);
@@ -52,13 +63,9 @@ static bool peer_line(char *line, struct ds_peer *p)
 /* "DEVICE MODE STATE TAPS" */
 static void reader_line(char *v, struct daemon_status *ds)
 {
-	char *f[4], *save = NULL;
-	size_t n = 0;
+	char *f[4];
 
-	for (char *t = strtok_r(v, "\t", &save); t != NULL && n < 4;
-	     t = strtok_r(NULL, "\t", &save))
-		f[n++] = t;
-	if (n != 4)
+	if (!fields(v, f, 4))
 		return;
 	copy(ds->reader_device, sizeof ds->reader_device, f[0]);
 	copy(ds->reader_mode, sizeof ds->reader_mode, f[1]);

@@ -729,6 +729,25 @@ bool replica_changed(struct replica *r)
 	return true;
 }
 
+int replica_blob_counts(struct replica *r, size_t *certs, size_t *revs)
+{
+	MDB_txn *txn;
+	MDB_stat c, v;
+	int rc, ret = rd_begin(r, &txn);
+
+	if (ret != CN_OK)
+		return ret;
+	if ((rc = mdb_stat(txn, r->st.dbi[DB_CERTS], &c)) != 0 ||
+	    (rc = mdb_stat(txn, r->st.dbi[DB_REVS], &v)) != 0)
+		ret = store_error(&r->st, rc, "stat");
+	rd_end(r);
+	if (ret == CN_OK) {
+		*certs = c.ms_entries;
+		*revs = v.ms_entries;
+	}
+	return ret;
+}
+
 /* ---- city watermark ----------------------------------------------------- */
 
 int watermark_raise(struct replica *r, MDB_txn *txn, uint64_t time_ms)

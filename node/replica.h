@@ -203,6 +203,9 @@ int replica_log_walk(struct replica *r, const uint8_t origin[static CN_KEY_LEN],
 typedef int (*replica_blob_cb)(void *ctx, const uint8_t *buf, size_t len);
 int replica_certs_walk(struct replica *r, replica_blob_cb cb, void *ctx);
 int replica_revocations_walk(struct replica *r, replica_blob_cb cb, void *ctx);
+/* How many certificates and revocations are held (cheap: no walk).  They
+ * are only ever added, so a count that did not change means nothing did. */
+int replica_blob_counts(struct replica *r, size_t *certs, size_t *revs);
 
 /* A student's current state.  CN_ERR_NOTFOUND if no entry names it. */
 int replica_student(struct replica *r, const char *edu_id,

@@ -444,14 +444,6 @@ static int vblob_cb(void *ctx, const uint8_t *buf, size_t len)
 	return 0;
 }
 
-static int count_cb(void *ctx, const uint8_t *buf, size_t len)
-{
-	(void)buf;
-	(void)len;
-	++*(size_t *)ctx;
-	return 0;
-}
-
 static void cache_clear(struct sync_view *v)
 {
 	if (v->ncached == 0)
@@ -565,8 +557,7 @@ int sync_view_refresh(struct sync_view *v)
 	v->gen++;
 	/* Certificates and revocations are only ever added: read them again
 	 * only when their number changed. */
-	if ((rc = replica_certs_walk(v->r, count_cb, &nc)) != 0 ||
-	    (rc = replica_revocations_walk(v->r, count_cb, &nr)) != 0)
+	if ((rc = replica_blob_counts(v->r, &nc, &nr)) != 0)
 		return rc;
 	if (nc != v->ncerts || nr != v->nrevs) {
 		vblobs_clear(&v->certs);

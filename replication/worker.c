@@ -481,7 +481,6 @@ static void snapshot(struct worker *w)
 struct auth_walk {
 	struct authority *a;
 	const uint8_t *root;
-	size_t n;
 };
 
 static int rev_cb(void *ctx, const uint8_t *buf, size_t len)
@@ -490,17 +489,8 @@ static int rev_cb(void *ctx, const uint8_t *buf, size_t len)
 	struct revocation rv;
 	const char *why;
 
-	aw->n++;
 	if (authority_revocation_open(buf, len, aw->root, &rv, &why) == CN_OK)
 		authority_add_revocation(aw->a, &rv);
-	return 0;
-}
-
-static int count_cb(void *ctx, const uint8_t *buf, size_t len)
-{
-	(void)buf;
-	(void)len;
-	++*(size_t *)ctx;
 	return 0;
 }
 
@@ -511,22 +501,22 @@ static void auth_check(struct worker *w, bool force)
 	struct replica_info info;
 	struct worker_event *ev;
 	struct auth_walk aw = {0};
-	size_t ncerts = 0;
+	size_t ncerts = 0, nrevs = 0;
 
-	if (replica_certs_walk(w->r, count_cb, &ncerts) != CN_OK)
+	if (replica_blob_counts(w->r, &ncerts, &nrevs) != CN_OK ||
+	    (!force && ncerts == w->ncerts && nrevs == w->nrevs))
 		return;
 	replica_info(w->r, &info);
 	aw.root = info.root_pub;
 	if (authority_new(info.root_pub, &aw.a) != CN_OK)
 		return;
 	if (replica_revocations_walk(w->r, rev_cb, &aw) != CN_OK ||
-	    (!force && ncerts == w->ncerts && aw.n == w->nrevs) ||
 	    (ev = event_new(WORKER_AUTH, 0)) == NULL) {
 		authority_free(aw.a);
 		return;
 	}
 	w->ncerts = ncerts;
-	w->nrevs = aw.n;
+	w->nrevs = nrevs;
 	ev->auth = aw.a;
 	if (replica_own_cert(w->r, util_now_ms(), ev->cert, sizeof ev->cert,
 			     &ev->cert_len) != CN_OK)

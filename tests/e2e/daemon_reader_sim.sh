@@ -72,9 +72,7 @@ echo "validated online; unknown and lost cards refused"
 
 say "offline: the link to the city is cut"
 kill -USR2 "$(cat "$T/link.pid")"
-wait_until 15 sh -c "'$CARDCTL' -d '$T/school' --json status |
-	grep -q '\"state\": \"\\(backoff\\|connecting\\|resolving\\|handshake\\)\"'" ||
-	fail "the school still looks connected"
+wait_link_down school
 expect_exit 0 "$CARDCTL" -d "$T/school" tap --uid 04000002
 assert_grep 'validated through' "$OUT" "an offline validation"
 assert_eq "" "$(through city 5100000002)" "the city, cut off, does not know yet"
