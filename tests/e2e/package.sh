@@ -161,7 +161,7 @@ for c in adduser deluser delgroup getent dpkg-statoverride install rm \
 done
 PATH="$T/stubs:$PATH" sh "$T/control/postinst" configure ""
 for call in \
-	'adduser --quiet --system --group --home /var/lib/cardnode --no-create-home --gecos cardnode daemon cardnode' \
+	'adduser --quiet --system --group --home /var/lib/cardnode --no-create-home cardnode' \
 	'adduser --quiet cardnode dialout' 'adduser --quiet cardnode plugdev' \
 	'install -d -o cardnode -g cardnode -m 0700 /var/lib/cardnode'; do
 	grep -qxF "$call" "$T/calls" || { cat "$T/calls" >&2; fail "postinst: no '$call'"; }
