@@ -336,6 +336,11 @@ static int student_show(int argc, char **argv)
 		json_kv_str_or_null("grad", cli_date(st.grad));
 		json_kv_bool("id_number_on_file", st.has_idd);
 		json_kv_bool("guardian_on_file", st.has_gdd);
+		json_key("photo");
+		if (st.has_photo)
+			json_hex(st.photo, CN_KEY_LEN);
+		else
+			json_null();
 		json_key("cards");
 		json_array_begin();
 		for (int i = 0; i < st.ncards && i < CN_CARDS_MAX; i++)
@@ -364,6 +369,8 @@ static int student_show(int argc, char **argv)
 		printf("%-16s%s\n", "graduation", cli_date(st.grad));
 	printf("%-16s%s\n", "id number", st.has_idd ? "on file" : "-");
 	printf("%-16s%s\n", "guardian", st.has_gdd ? "on file" : "-");
+	printf("%-16s%s\n", "photo",
+	       st.has_photo ? cli_hex(st.photo, CN_KEY_LEN) : "-");
 	printf("%-16s%u\n", "cards", st.ncards);
 	for (int i = 0; i < st.ncards && i < CN_CARDS_MAX; i++) {
 		const struct card_state *cs = &st.cards[i];
@@ -484,6 +491,8 @@ int cmd_student_main(int argc, char **argv)
 		{ "transfer", student_transfer, "move a student to another school" },
 		{ "show", student_show, "a student's information and cards" },
 		{ "find", student_find, "find students by ID number" },
+		{ "import", student_import_main,
+		  "import enrollment data from a CSV file" },
 	};
 	return cli_dispatch("student", subs, sizeof subs / sizeof subs[0], argc,
 			    argv);
