@@ -246,13 +246,16 @@ const char *enroll_jpeg_probe(const uint8_t *p, size_t len,
 
 /* ---- CSV ----------------------------------------------------------------- */
 
-/* Skip to just past the end of the line holding p[at] (or to len). */
-static size_t skip_line(const char *p, size_t len, size_t at,
+/* Skip to just past the end of the line holding p[at] (or to len at
+ * eof); 0 when the line goes on past len and more bytes are to come. */
+static size_t skip_line(const char *p, size_t len, bool eof, size_t at,
 			struct enroll_csv_row *row)
 {
 	const char *nl = at < len ? memchr(p + at, '\n', len - at) : NULL;
 	size_t end = nl ? (size_t)(nl - p) : len;
 
+	if (!nl && !eof)
+		return 0;
 	row->raw_len = end > 0 && nl && p[end - 1] == '\r' ? end - 1 : end;
 	if (nl)
 		row->lines++;
@@ -276,8 +279,10 @@ enum enroll_csv_result enroll_csv_next(const char *p, size_t len, bool eof,
 		size_t start = out;
 
 		if (row->nfields == ENROLL_CSV_FIELDS_MAX) {
+			*used = skip_line(p, len, eof, i, row);
+			if (!*used)
+				return ENROLL_CSV_MORE;
 			*why = "more than 32 fields";
-			*used = skip_line(p, len, i, row);
 			return ENROLL_CSV_BAD;
 		}
 		quoted = i < len && p[i] == '"';
@@ -315,10 +320,13 @@ enum enroll_csv_result enroll_csv_next(const char *p, size_t len, bool eof,
 						    !(p[i] == '\r' &&
 						      (i + 1 >= len ||
 						       p[i + 1] == '\n'))) {
+							*used = skip_line(
+								p, len, eof, i,
+								row);
+							if (!*used)
+								return ENROLL_CSV_MORE;
 							*why = "text after a "
 							       "closing quote";
-							*used = skip_line(
-								p, len, i, row);
 							return ENROLL_CSV_BAD;
 						}
 						if (i < len && p[i] == '\r' &&
@@ -339,9 +347,11 @@ enum enroll_csv_result enroll_csv_next(const char *p, size_t len, bool eof,
 						break;
 				}
 				if (c == '"') {
+					*used = skip_line(p, len, eof, i, row);
+					if (!*used)
+						return ENROLL_CSV_MORE;
 					*why = "a quote inside a field that "
 					       "does not start with one";
-					*used = skip_line(p, len, i, row);
 					return ENROLL_CSV_BAD;
 				}
 			}

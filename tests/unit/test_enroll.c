@@ -296,6 +296,20 @@ static void test_csv(void)
 		CHECK_STR(row.field[0], "q,\"1\"");
 		CHECK_STR(row.field[1], "b");
 	}
+	/* A malformed record is skipped to the end of its line even when the
+	 * line is not all there yet: more bytes are asked for first. */
+	{
+		const char *s = "\"a\"b,c,d\nok\n";
+
+		for (size_t cut = 0; cut < 9; cut++)
+			CHECK_EQ(enroll_csv_next(s, cut, false, &row, &used,
+						 &why),
+				 ENROLL_CSV_MORE);
+		CHECK_EQ(enroll_csv_next(s, 9, false, &row, &used, &why),
+			 ENROLL_CSV_BAD);
+		CHECK_EQ(used, 9);
+		CHECK_EQ(row.raw_len, 8);
+	}
 	/* Limits: fields, bytes. */
 	{
 		static char big[ENROLL_CSV_ROW_MAX + 100];
