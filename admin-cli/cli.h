@@ -21,7 +21,8 @@
  *                  its own log (check: any rejection — lost, frozen,
  *                  expired …)
  *   5  partial     some of the work was done, not all (import/merge of a
- *                  damaged bundle; diff: the replicas differ)
+ *                  damaged bundle; diff: the replicas differ; student
+ *                  import: more than 3% of the rows rejected)
  */
 #ifndef CARDCTL_CLI_H
 #define CARDCTL_CLI_H
