@@ -95,7 +95,8 @@ static void usage(FILE *f)
 		"     a certificate not signed by the root; check: lost, frozen, "
 		"expired, …)\n"
 		"  5  partial (a damaged bundle applied in part; diff: "
-		"replicas differ)\n");
+		"replicas differ;\n"
+		"     student import: more than 3%% of the rows rejected)\n");
 }
 
 /*

@@ -547,6 +547,86 @@ int cli_check_text(const struct cli_cmd *cmd, const char *opt,
 	return CLI_OK;
 }
 
+const char CLI_FIELD_EMPTY[] = "must not be empty";
+
+static const char *text_field(const char *s, size_t max)
+{
+	if (!*s)
+		return CLI_FIELD_EMPTY;
+	if (strlen(s) > max)
+		return max == CN_NAME_MAX ? "is longer than 96 bytes"
+					  : "is longer than 16 bytes";
+	if (has_control(s) || !cbor_utf8_valid(s, strlen(s)))
+		return "is not UTF-8 text without control characters";
+	return NULL;
+}
+
+const char *cli_student_field(const char *field, const char *value,
+			      struct entry_body *b)
+{
+	const char *why;
+
+	if (!strcmp(field, "name")) {
+		if ((why = text_field(value, CN_NAME_MAX)))
+			return why;
+		snprintf(b->name, sizeof b->name, "%s", value);
+		b->has |= BF(BK_NAME);
+	} else if (!strcmp(field, "class")) {
+		if ((why = text_field(value, CN_CLASS_MAX)))
+			return why;
+		snprintf(b->class_, sizeof b->class_, "%s", value);
+		b->has |= BF(BK_CLASS);
+	} else if (!strcmp(field, "school")) {
+		if (!*value)
+			return CLI_FIELD_EMPTY;
+		if (!entry_school_valid(value))
+			return "is not a school code; write DDDDDD-NNNN "
+			       "(district code, school number), e.g. "
+			       "110105-0001";
+		snprintf(b->school, sizeof b->school, "%s", value);
+		b->has |= BF(BK_SCHOOL);
+	} else if (!strcmp(field, "grade")) {
+		unsigned g = 0;
+
+		if (!*value)
+			return CLI_FIELD_EMPTY;
+		for (const char *c = value; *c; c++) {
+			if (*c < '0' || *c > '9' || g > 12)
+				return "is not a number from 1 to 12";
+			g = g * 10 + (unsigned)(*c - '0');
+		}
+		if (g < 1 || g > 12)
+			return "is not a number from 1 to 12";
+		b->grade = (uint8_t)g;
+		b->has |= BF(BK_GRADE);
+	} else if (!strcmp(field, "stage")) {
+		if (!*value)
+			return CLI_FIELD_EMPTY;
+		if (!strcmp(value, "primary"))
+			b->stage = STAGE_PRIMARY;
+		else if (!strcmp(value, "junior"))
+			b->stage = STAGE_JUNIOR;
+		else if (!strcmp(value, "senior"))
+			b->stage = STAGE_SENIOR;
+		else
+			return "is not a stage; use primary, junior or senior";
+		b->has |= BF(BK_STAGE);
+	} else if (!strcmp(field, "gender")) {
+		if (!*value)
+			return CLI_FIELD_EMPTY;
+		if (!strcmp(value, "male"))
+			b->gender = GENDER_MALE;
+		else if (!strcmp(value, "female"))
+			b->gender = GENDER_FEMALE;
+		else
+			return "is not male or female";
+		b->has |= BF(BK_GENDER);
+	} else {
+		return "is not a student field";
+	}
+	return NULL;
+}
+
 uint32_t cli_today(void)
 {
 	return policy_local_date(util_now_ms(), NULL);

@@ -21,7 +21,8 @@
  *                  its own log (check: any rejection — lost, frozen,
  *                  expired …)
  *   5  partial     some of the work was done, not all (import/merge of a
- *                  damaged bundle; diff: the replicas differ)
+ *                  damaged bundle; diff: the replicas differ; student
+ *                  import: more than 3% of the rows rejected)
  */
 #ifndef CARDCTL_CLI_H
 #define CARDCTL_CLI_H
@@ -155,6 +156,18 @@ int cli_check_school(const struct cli_cmd *cmd, const char *opt,
 /* A UTF-8 text option of at most `max` bytes, non-empty. */
 int cli_check_text(const struct cli_cmd *cmd, const char *opt,
 		   const char *s, size_t max);
+
+/* One information field of a student.put, by its name ("name", "school",
+ * "grade", "class", "stage", "gender"), from its text: checked and set in
+ * *b (with its BF bit).  `student put` and `student import` share it, so
+ * they accept exactly the same values: name (1-96 bytes) and class (1-16)
+ * UTF-8 without control characters, a school code DDDDDD-NNNN, grade 1-12
+ * in decimal, stage primary/junior/senior, gender male/female.  Returns
+ * NULL, or a phrase to follow the value in a message ("is not a stage; use
+ * primary, junior or senior").  CLI_FIELD_EMPTY is returned for "". */
+extern const char CLI_FIELD_EMPTY[];
+const char *cli_student_field(const char *field, const char *value,
+			      struct entry_body *b);
 
 /* Today's local date (YYYYMMDD) by util_now_ms(). */
 uint32_t cli_today(void);

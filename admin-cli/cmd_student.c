@@ -129,7 +129,6 @@ static int student_put(int argc, char **argv)
 	struct replica *r = NULL;
 	struct student_state st;
 	struct entry e;
-	uint64_t grade = 0;
 	int rc, ret;
 
 	if ((ret = cli_parse(cmd, argc, argv, opts, 1)) >= 0)
@@ -140,58 +139,33 @@ static int student_put(int argc, char **argv)
 		goto cleanup;
 	cli_entry_init(&e, OP_STUDENT_PUT, argv[optind]);
 
-	if (name) {
-		if ((ret = cli_check_text(cmd, "--name", name, CN_NAME_MAX)))
-			goto cleanup;
-		snprintf(e.body.name, sizeof e.body.name, "%s", name);
-		e.body.has |= BF(BK_NAME);
-	}
-	if (school) {
-		if ((ret = cli_check_school(cmd, "--school", school)))
-			goto cleanup;
-		snprintf(e.body.school, sizeof e.body.school, "%s", school);
-		e.body.has |= BF(BK_SCHOOL);
-	}
-	if (grade_s) {
-		if ((ret = cli_parse_uint(cmd, "--grade", grade_s, 1, 12, &grade)))
-			goto cleanup;
-		e.body.grade = (uint8_t)grade;
-		e.body.has |= BF(BK_GRADE);
-	}
-	if (class_) {
-		if ((ret = cli_check_text(cmd, "--class", class_, CN_CLASS_MAX)))
-			goto cleanup;
-		snprintf(e.body.class_, sizeof e.body.class_, "%s", class_);
-		e.body.has |= BF(BK_CLASS);
-	}
-	if (stage_s) {
-		if (!strcmp(stage_s, "primary"))
-			e.body.stage = STAGE_PRIMARY;
-		else if (!strcmp(stage_s, "junior"))
-			e.body.stage = STAGE_JUNIOR;
-		else if (!strcmp(stage_s, "senior"))
-			e.body.stage = STAGE_SENIOR;
-		else {
-			ret = cli_usage_error(cmd,
-					      "--stage '%s' is not a stage; use "
-					      "primary, junior or senior",
-					      stage_s);
-			goto cleanup;
+	{
+		/* The information fields, checked as `student import` does. */
+		const struct { const char *field, *value; } info[] = {
+			{ "name", name }, { "school", school },
+			{ "grade", grade_s }, { "class", class_ },
+			{ "stage", stage_s }, { "gender", gender_s },
+		};
+
+		for (size_t i = 0; i < sizeof info / sizeof info[0]; i++) {
+			const char *why;
+
+			if (!info[i].value)
+				continue;
+			why = cli_student_field(info[i].field, info[i].value,
+						&e.body);
+			if (why == CLI_FIELD_EMPTY) {
+				ret = cli_usage_error(cmd, "--%s %s",
+						      info[i].field, why);
+				goto cleanup;
+			}
+			if (why) {
+				ret = cli_usage_error(cmd, "--%s '%s' %s",
+						      info[i].field,
+						      info[i].value, why);
+				goto cleanup;
+			}
 		}
-		e.body.has |= BF(BK_STAGE);
-	}
-	if (gender_s) {
-		if (!strcmp(gender_s, "male"))
-			e.body.gender = GENDER_MALE;
-		else if (!strcmp(gender_s, "female"))
-			e.body.gender = GENDER_FEMALE;
-		else {
-			ret = cli_usage_error(cmd,
-					      "--gender '%s' is not male or female",
-					      gender_s);
-			goto cleanup;
-		}
-		e.body.has |= BF(BK_GENDER);
 	}
 	if (grad_s) {
 		if ((ret = cli_parse_date(cmd, "--grad", grad_s, &e.body.grad)))
@@ -362,6 +336,11 @@ static int student_show(int argc, char **argv)
 		json_kv_str_or_null("grad", cli_date(st.grad));
 		json_kv_bool("id_number_on_file", st.has_idd);
 		json_kv_bool("guardian_on_file", st.has_gdd);
+		json_key("photo");
+		if (st.has_photo)
+			json_hex(st.photo, CN_KEY_LEN);
+		else
+			json_null();
 		json_key("cards");
 		json_array_begin();
 		for (int i = 0; i < st.ncards && i < CN_CARDS_MAX; i++)
@@ -390,6 +369,8 @@ static int student_show(int argc, char **argv)
 		printf("%-16s%s\n", "graduation", cli_date(st.grad));
 	printf("%-16s%s\n", "id number", st.has_idd ? "on file" : "-");
 	printf("%-16s%s\n", "guardian", st.has_gdd ? "on file" : "-");
+	printf("%-16s%s\n", "photo",
+	       st.has_photo ? cli_hex(st.photo, CN_KEY_LEN) : "-");
 	printf("%-16s%u\n", "cards", st.ncards);
 	for (int i = 0; i < st.ncards && i < CN_CARDS_MAX; i++) {
 		const struct card_state *cs = &st.cards[i];
@@ -510,6 +491,8 @@ int cmd_student_main(int argc, char **argv)
 		{ "transfer", student_transfer, "move a student to another school" },
 		{ "show", student_show, "a student's information and cards" },
 		{ "find", student_find, "find students by ID number" },
+		{ "import", student_import_main,
+		  "import enrollment data from a CSV file" },
 	};
 	return cli_dispatch("student", subs, sizeof subs / sizeof subs[0], argc,
 			    argv);

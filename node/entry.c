@@ -33,7 +33,7 @@ static const char sig_domain[] = "cardnode-entry-v1";
 	X(OP_STUDENT_PUT, "student.put", BF(BK_NAME),                        \
 	  BF(BK_SCHOOL) | BF(BK_NAME) | BF(BK_GENDER) | BF(BK_GRADE) |       \
 	  BF(BK_CLASS) | BF(BK_STAGE) | BF(BK_GRAD) | BF(BK_IDD) |           \
-	  BF(BK_GDD))                                                        \
+	  BF(BK_GDD) | BF(BK_PHOTO))                                         \
 	X(OP_STUDENT_TRANSFER, "student.transfer", BF(BK_SCHOOL),            \
 	  BF(BK_SCHOOL) | BF(BK_REASON))                                     \
 	X(OP_CARD_ISSUE, "card.issue", BF(BK_CARD) | BF(BK_UID) | BF(BK_KIND), \
@@ -88,7 +88,8 @@ enum field_type {
 	X(a, BK_GDD, "gdd", FT_KEY32, gdd, 0)                                \
 	X(a, BK_TEXT, "text", FT_TEXT, text, 1)                              \
 	X(a, BK_VV, "vv", FT_VV, vv, 0)                                      \
-	X(a, BK_TIME, "time", FT_UINT, time, 0)
+	X(a, BK_TIME, "time", FT_UINT, time, 0)                              \
+	X(a, BK_PHOTO, "photo", FT_KEY32, photo, 0)
 
 struct op_info {
 	uint8_t op;

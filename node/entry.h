@@ -66,7 +66,8 @@ enum body_key {
 	BK_TEXT = 20,     /* tstr, node.note */
 	BK_VV = 21,       /* map bstr32 → uint, city.watermark */
 	BK_TIME = 22,     /* uint ms since epoch, city.watermark */
-	BK__COUNT = 23
+	BK_PHOTO = 23,    /* bstr32 BLAKE2b-256 of the student's photo (JPEG) */
+	BK__COUNT = 24
 };
 #define BF(k) (1u << (k))
 
@@ -111,6 +112,7 @@ struct entry_body {
 	const uint8_t *vv;
 	size_t vv_len;
 	uint64_t time;
+	uint8_t photo[CN_KEY_LEN];
 };
 
 struct entry {

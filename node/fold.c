@@ -150,6 +150,10 @@ static enum fold_reason apply_student_put(struct student_state *st,
 		memcpy(st->gdd, b->gdd, CN_KEY_LEN);
 		st->has_gdd = true;
 	}
+	if (b->has & BF(BK_PHOTO)) {
+		memcpy(st->photo, b->photo, CN_KEY_LEN);
+		st->has_photo = true;
+	}
 	return FR_APPLIED;
 }
 
@@ -318,7 +322,8 @@ size_t fold_state_encode(const struct student_state *st, uint8_t *buf,
 			 size_t cap)
 {
 	struct bw w = {buf, 0, cap, false};
-	uint8_t flags = (uint8_t)(st->known | st->has_idd << 1 | st->has_gdd << 2);
+	uint8_t flags = (uint8_t)(st->known | st->has_idd << 1 |
+				  st->has_gdd << 2 | st->has_photo << 3);
 
 	bw_u8(&w, STATE_FORMAT);
 	bw_text(&w, st->edu_id);
@@ -334,6 +339,8 @@ size_t fold_state_encode(const struct student_state *st, uint8_t *buf,
 		bw_put(&w, st->idd, CN_KEY_LEN);
 	if (st->has_gdd)
 		bw_put(&w, st->gdd, CN_KEY_LEN);
+	if (st->has_photo)
+		bw_put(&w, st->photo, CN_KEY_LEN);
 	bw_u8(&w, st->ncards);
 	for (int i = 0; i < st->ncards; i++) {
 		const struct card_state *c = &st->cards[i];
@@ -370,11 +377,12 @@ int fold_state_decode(const uint8_t *buf, size_t len, struct student_state *st)
 		return CN_ERR_MALFORMED;
 	br_text(&r, st->edu_id, CN_EDU_ID_MAX);
 	flags = br_u8(&r);
-	if (flags & ~7u)
+	if (flags & ~15u)
 		return CN_ERR_MALFORMED;
 	st->known = flags & 1;
 	st->has_idd = (flags >> 1) & 1;
 	st->has_gdd = (flags >> 2) & 1;
+	st->has_photo = (flags >> 3) & 1;
 	br_text(&r, st->name, CN_NAME_MAX);
 	br_text(&r, st->school, CN_SCHOOL_MAX);
 	br_text(&r, st->class_, CN_CLASS_MAX);
@@ -386,6 +394,8 @@ int fold_state_decode(const uint8_t *buf, size_t len, struct student_state *st)
 		br_get(&r, st->idd, CN_KEY_LEN);
 	if (st->has_gdd)
 		br_get(&r, st->gdd, CN_KEY_LEN);
+	if (st->has_photo)
+		br_get(&r, st->photo, CN_KEY_LEN);
 	st->ncards = br_u8(&r);
 	if (st->ncards > CN_CARDS_MAX)
 		return CN_ERR_MALFORMED;

@@ -51,9 +51,10 @@ struct student_state {
 	char class_[CN_CLASS_MAX + 1];
 	uint8_t gender, grade, stage;
 	uint32_t grad;            /* YYYYMMDD, 0 none */
-	bool has_idd, has_gdd;
+	bool has_idd, has_gdd, has_photo;
 	uint8_t idd[CN_KEY_LEN];
 	uint8_t gdd[CN_KEY_LEN];
+	uint8_t photo[CN_KEY_LEN]; /* BLAKE2b-256 of the photo's JPEG bytes */
 	uint8_t ncards;
 	struct card_state cards[CN_CARDS_MAX];
 };

@@ -80,6 +80,7 @@ static void set_field(struct entry_body *b, unsigned k)
 		b->vv_len = vv_len;
 		break;
 	case BK_TIME: b->time = 1700000000123ull; break;
+	case BK_PHOTO: memset(b->photo, 0x33, sizeof b->photo); break;
 	default: CHECK(0);
 	}
 	b->has |= BF(k);
@@ -576,10 +577,16 @@ static void test_structure(void)
 
 	/* body: unknown keys, disallowed and missing fields */
 	base_pairs(&top, &body);
-	p_set(&body, 23, v_uint(1));
+	p_set(&body, BK__COUNT, v_uint(1));
 	p_set(&top, 7, v_map(&body));
 	refused(&top, CN_ERR_MALFORMED, "unknown body key");
-	p_del(&body, 23);
+	p_del(&body, BK__COUNT);
+	/* photo is student.put's only: a 32-byte string, not for card ops */
+	p_set(&body, BK_PHOTO, v_fill(1, 32));
+	p_set(&top, 7, v_map(&body));
+	refused(&top, CN_ERR_MALFORMED,
+		"body field 'photo' not allowed for card.lost");
+	p_del(&body, BK_PHOTO);
 	p_set(&body, 1000, v_uint(1));
 	p_set(&top, 7, v_map(&body));
 	refused(&top, CN_ERR_MALFORMED, "unknown body key");
@@ -687,6 +694,10 @@ static void test_refusals_body(void)
 	body_case(OP_STUDENT_PUT, BK_GRADE, v_uint(13), CN_ERR_MALFORMED, NULL);
 	body_case(OP_STUDENT_PUT, BK_GRADE, v_uint(12), 0, NULL);
 	body_case(OP_STUDENT_PUT, BK_STAGE, v_uint(4), CN_ERR_MALFORMED, NULL);
+	body_case(OP_STUDENT_PUT, BK_PHOTO, v_fill(1, 31), CN_ERR_MALFORMED, NULL);
+	body_case(OP_STUDENT_PUT, BK_PHOTO, v_fill(1, 33), CN_ERR_MALFORMED, NULL);
+	body_case(OP_STUDENT_PUT, BK_PHOTO, v_uint(1), CN_ERR_MALFORMED, NULL);
+	body_case(OP_STUDENT_PUT, BK_PHOTO, v_fill(1, 32), 0, NULL);
 	body_case(OP_CITY_WATERMARK, BK_TIME, v_uint(0), CN_ERR_MALFORMED,
 		  "invalid value for body field 'time'");
 	/* school, texts */
