@@ -222,6 +222,36 @@ for n in city svc; do
 done
 grep -rq "$G1" city svc && fail "a guardian number is stored in clear"
 
+say "the signed CBOR hotlist verifies; a changed byte does not"
+tick
+"$CARDCTL" -d city hotlist --format cbor >hot.cbor
+try 0 -d svc hotlist --verify hot.cbor
+assert_grep '^verified: signed by ' "$OUT" "hotlist verified"
+try 0 --json -d school hotlist --verify hot.cbor
+json_ok "$OUT"
+assert_grep '"verified": true' "$OUT" "hotlist verified (json)"
+expect_exit 0 ctl --json -d city id
+city_id=$(json_str node "$OUT")
+expect_exit 0 ctl --json -d city status
+city_seq=$(json_num "$city_id" "$OUT")
+[ -n "$city_seq" ] || fail "no seq of the city in its status"
+expect_exit 0 ctl --json -d city hotlist --verify hot.cbor
+assert_grep "\"$city_id\": $city_seq\$" "$OUT" "hotlist complete as of the city's vv"
+# Change a status inside the signed payload: "frozen" -> "frozan".
+sed 's/frozen/frozan/' hot.cbor >bad.cbor
+cmp -s hot.cbor bad.cbor && fail "tampering changed nothing"
+try 4 -d city hotlist --verify bad.cbor
+assert_grep 'signature does not verify' "$ERR" "tampered hotlist"
+head -c 20 hot.cbor >short.cbor
+try 1 -d city hotlist --verify short.cbor
+# A delta since the school's version vector is signed too.
+expect_exit 0 ctl --json -d school status
+cp "$OUT" school-vv.json
+tick
+"$CARDCTL" -d city hotlist --format cbor --since-vv school-vv.json >delta.cbor
+try 0 --json -d svc hotlist --verify delta.cbor
+assert_grep '"delta": true' "$OUT" "signed delta"
+
 say "every replica agrees"
 exchange city school
 exchange svc school
