@@ -236,7 +236,7 @@ expect_exit 0 ctl --json -d city status
 city_seq=$(json_num "$city_id" "$OUT")
 [ -n "$city_seq" ] || fail "no seq of the city in its status"
 expect_exit 0 ctl --json -d city hotlist --verify hot.cbor
-assert_grep "\"$city_id\": $city_seq\$" "$OUT" "hotlist complete as of the city's vv"
+assert_grep "\"$city_id\": $city_seq,?\$" "$OUT" "hotlist complete as of the city's vv"
 # Change a status inside the signed payload: "frozen" -> "frozan".
 sed 's/frozen/frozan/' hot.cbor >bad.cbor
 cmp -s hot.cbor bad.cbor && fail "tampering changed nothing"
