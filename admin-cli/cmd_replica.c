@@ -507,7 +507,34 @@ struct touched {
 	char (*cards)[CN_CARD_NO_MAX + 1];
 	size_t n, cap;
 	int err;
+	/* Students whose entries change cards they do not name: a leave
+	 * freezes every card, a found / refund / replacement expires the
+	 * temporary cards. */
+	char (*students)[CN_EDU_ID_MAX + 1];
+	size_t ns, caps;
 };
+
+static bool changes_unnamed_cards(const struct entry *e)
+{
+	return e->op == OP_STUDENT_LEAVE || e->op == OP_CARD_FOUND ||
+	       (e->op == OP_REISSUE_UPDATE && e->body.state == REISSUE_REFUNDED) ||
+	       (e->op == OP_CARD_ISSUE && (e->body.has & BF(BK_REPLACES)));
+}
+
+static int touched_student(struct touched *t, const char *edu_id)
+{
+	if (t->ns == t->caps) {
+		size_t cap = t->caps ? 2 * t->caps : 16;
+		void *p = realloc(t->students, cap * sizeof *t->students);
+
+		if (!p)
+			return CN_ERR_NOMEM;
+		t->students = p;
+		t->caps = cap;
+	}
+	snprintf(t->students[t->ns++], CN_EDU_ID_MAX + 1, "%s", edu_id);
+	return 0;
+}
 
 static int touched_add(struct touched *t, const char *card)
 {
@@ -545,6 +572,8 @@ static int touched_cb(void *ctx, uint64_t seq, const uint8_t *wire,
 	if ((e.body.has & BF(BK_REPLACES)) &&
 	    (rc = touched_add(t, e.body.replaces)))
 		return rc;
+	if (changes_unnamed_cards(&e) && (rc = touched_student(t, e.key)))
+		return rc;
 	return 0;
 }
 
@@ -571,6 +600,15 @@ static int hot_since(struct replica *r, const struct vv *since,
 			rc = replica_log_walk(r, ours.v[i].origin, from + 1, 0,
 					      touched_cb, &t);
 	}
+	for (i = 0; !rc && i < t.ns; i++) {
+		rc = replica_student(r, t.students[i], &st);
+		if (rc == CN_ERR_NOTFOUND) {
+			rc = 0;
+			continue;
+		}
+		for (int c = 0; !rc && c < st.ncards && c < CN_CARDS_MAX; c++)
+			rc = touched_add(&t, st.cards[c].card);
+	}
 	if (rc)
 		goto out;
 	if (t.n)
@@ -595,6 +633,7 @@ static int hot_since(struct replica *r, const struct vv *since,
 out:
 	vv_free(&ours);
 	free(t.cards);
+	free(t.students);
 	return rc;
 }
 

@@ -178,12 +178,17 @@ decision city C3 4 replaced
 decision city N3 0 accept
 
 say "leavers: one entry freezes every card; no new card"
+expect_exit 0 ctl --json -d city status
+cp "$OUT" city-before-leave.json
 try 0 -d school student leave 20250005 --reason graduated
 try 0 --json -d school student show 20250005
 assert_grep '"left": "graduated"' "$OUT" "left"
 decision school C5 4 frozen
 exchange city school
 decision city C5 4 frozen
+# The leave names no card, yet the hotlist delta carries the frozen card.
+try 0 -d city hotlist --since-vv city-before-leave.json
+assert_grep '^C5,20250005,frozen,' "$OUT" "hotlist delta after a leave"
 try 4 -d city card issue X5 --student 20250005 --uid 04A5A5A5
 assert_grep 'student_left' "$ERR" "issue to a leaver"
 try 2 -d school student leave 20250006 --reason bored
