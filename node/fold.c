@@ -315,6 +315,32 @@ static enum fold_reason reissue_check(const struct card_state *c,
 	return FR_APPLIED;
 }
 
+/* One step of the reissue request.  A refund cancels the request and lifts
+ * the loss (解挂) in the same entry. */
+static enum fold_reason apply_reissue(struct student_state *st,
+				      struct card_state *c,
+				      const struct entry *e)
+{
+	const struct entry_body *b = &e->body;
+	enum fold_reason why = reissue_check(c, e);
+	bool was_lost = c->lost;
+
+	if (why != FR_APPLIED)
+		return why;
+	c->reissue_state = b->state;
+	c->reissue_hlc = e->hlc;
+	if (b->has & BF(BK_FEE))
+		c->reissue_fee = b->fee;
+	if (b->has & BF(BK_DELIVERY))
+		c->reissue_delivery = b->delivery;
+	if (b->state == REISSUE_REFUNDED) {
+		set_flag(&c->lost, &c->lost_hlc, false, e->hlc);
+		if (was_lost && !c->lost)
+			expire_temporaries(st);
+	}
+	return FR_APPLIED;
+}
+
 /* 卡贴: the sticker's number must be the card's; it sets the school (a
  * grade-7/10 student at the new school), and the photo and validity of the
  * card face. */
@@ -376,24 +402,8 @@ static enum fold_reason apply_card_op(struct student_state *st,
 		break;
 	case OP_CARD_STICKER:
 		return apply_sticker(st, c, e);
-	case OP_REISSUE_UPDATE: {
-		enum fold_reason why = reissue_check(c, e);
-		if (why != FR_APPLIED)
-			return why;
-	}
-		c->reissue_state = b->state;
-		c->reissue_hlc = e->hlc;
-		if (b->has & BF(BK_FEE))
-			c->reissue_fee = b->fee;
-		if (b->has & BF(BK_DELIVERY))
-			c->reissue_delivery = b->delivery;
-		if (b->state == REISSUE_REFUNDED) {
-			was_lost = c->lost;
-			set_flag(&c->lost, &c->lost_hlc, false, e->hlc);
-			if (was_lost && !c->lost)
-				expire_temporaries(st);
-		}
-		break;
+	case OP_REISSUE_UPDATE:
+		return apply_reissue(st, c, e);
 	}
 	return FR_APPLIED;
 }
