@@ -28,9 +28,12 @@ static const struct {
 	{ "id", cmd_id_main, "show this node's identity" },
 	{ "cert", cmd_cert_main, "issue or install a node certificate" },
 	{ "revoke", cmd_revoke_main, "revoke a node, or install a revocation" },
-	{ "student", cmd_student_main, "put, transfer, show or find a student" },
+	{ "student", cmd_student_main, "put, transfer, leave, show or find a student" },
 	{ "card", cmd_card_main, "issue a card, report it lost/found, freeze, "
-				 "cancel, validate, register, show" },
+				 "cancel, validate, register, sticker, show" },
+	{ "reissue", cmd_reissue_main, "replacement cards (补卡): request, pay, "
+				       "produce, ship, collect, refund, list" },
+	{ "claim", cmd_claim_main, "a guardian claims a student's e-card; claim list" },
 	{ "check", cmd_check_main, "the reader's decision for a card or UID" },
 	{ "log", cmd_log_main, "the change log: all, a card, a student, refused" },
 	{ "export", cmd_export_main, "write a bundle for another node" },

@@ -39,6 +39,11 @@ static const struct cli_cmd issue_cmd = {
 	"number already issued to anyone is refused (exit 4); an unknown\n"
 	"student or OLD is exit 3, an OLD of another student exit 4.\n"
 	"\n"
+	"--kind temporary: a card standing in during a loss, accepted only\n"
+	"while a regular card of the student is lost (else refused:\n"
+	"not_lost); it expires when the loss ends (card found, refund) or the\n"
+	"replacement is issued.\n"
+	"\n"
 	"A UID already carried by another card that is not cancelled or\n"
 	"replaced is allowed (4-byte NUIDs collide): a warning on stderr names\n"
 	"the other card, and readers then tell the cards apart by the card\n"
@@ -555,6 +560,87 @@ static int card_register(int argc, char **argv)
 	return card_dated(&register_cmd, OP_CARD_REGISTER, argc, argv);
 }
 
+/* ---- card sticker (卡贴) ---------------------------------------------------- */
+
+static const struct cli_cmd sticker_cmd = {
+	"card sticker",
+	"card sticker CARD --number N --school DDDDDD-NNNN [--photo-ref HEX]\n"
+	"            [--valid-through YYYY-MM] [--actor NAME]",
+	"A card sticker (卡贴, Beijing grades 7 and 10) instead of a new card:\n"
+	"updates the school (the student moves to it), the photo reference\n"
+	"(64 hex: the photo's hash) and the validity of existing card CARD\n"
+	"(card.sticker; --valid-through sets the expiry to the month's last\n"
+	"day).  Refused (exit 4, sticker_number) if the sticker's number N is\n"
+	"not the card's number, and (scope) unless this node governs both the\n"
+	"current and the new school.\n"
+};
+
+static int card_sticker(int argc, char **argv)
+{
+	const struct cli_cmd *cmd = &sticker_cmd;
+	const char *number = NULL, *school = NULL, *photo = NULL;
+	const char *valid = NULL, *card;
+	const struct cli_opt opts[] = {
+		{ "number", &number, NULL },
+		{ "school", &school, NULL },
+		{ "photo-ref", &photo, NULL },
+		{ "valid-through", &valid, NULL },
+		CLI_OPT_ACTOR, CLI_OPT_END
+	};
+	struct replica *r = NULL;
+	struct student_state st;
+	struct entry e;
+	uint32_t month;
+	int idx, ret;
+
+	if ((ret = cli_parse(cmd, argc, argv, opts, 1)) >= 0)
+		return ret;
+	card = argv[optind];
+	if ((ret = cli_check_card_no(cmd, card)))
+		return ret;
+	if (!number)
+		return cli_usage_error(cmd, "--number N (the sticker's number) "
+					    "is required");
+	if ((ret = cli_check_card_no(cmd, number)))
+		return ret;
+	if (!school)
+		return cli_usage_error(cmd, "--school DDDDDD-NNNN is required");
+	if ((ret = cli_check_school(cmd, "--school", school)))
+		return ret;
+	card_entry(&e, OP_CARD_STICKER, NULL, card);
+	snprintf(e.body.number, sizeof e.body.number, "%s", number);
+	snprintf(e.body.school, sizeof e.body.school, "%s", school);
+	e.body.has |= BF(BK_NUMBER) | BF(BK_SCHOOL);
+	if (photo) {
+		if ((ret = cli_parse_key(cmd, "--photo-ref", photo,
+					 e.body.photo)))
+			return ret;
+		e.body.has |= BF(BK_PHOTO);
+	}
+	if (valid) {
+		if (policy_month_parse(valid, &month) != 0 ||
+		    month / 100 < CLI_DATE_MIN / 10000)
+			return cli_usage_error(cmd, "--valid-through '%s' is not "
+						    "a month YYYY-MM (2000-2199)",
+					       valid);
+		e.body.expires = month * 100 +
+				 (uint32_t)policy_days_in_month((int)(month / 100),
+								(int)(month % 100));
+		e.body.has |= BF(BK_EXPIRES);
+	}
+	if ((ret = cli_actor_check(cmd)))
+		return ret;
+	if ((ret = cli_open(0, &r)))
+		return ret;
+	if ((ret = cli_find_card(r, card, &st, &idx)))
+		goto cleanup;
+	snprintf(e.key, sizeof e.key, "%s", st.edu_id);
+	ret = cli_author(r, &e);
+cleanup:
+	replica_close(r);
+	return ret;
+}
+
 /* ---- card show ----------------------------------------------------------- */
 
 static const struct cli_cmd show_cmd = {
@@ -602,6 +688,7 @@ int cmd_card_main(int argc, char **argv)
 		{ "cancel", card_cancel, "cancel a card for good (注销)" },
 		{ "validate", card_validate, "monthly validation (增效)" },
 		{ "register", card_register, "semester registration" },
+		{ "sticker", card_sticker, "a card sticker (卡贴): school, photo, validity" },
 		{ "show", card_show, "show a card and its status" },
 	};
 	return cli_dispatch("card", subs, sizeof subs / sizeof subs[0], argc,

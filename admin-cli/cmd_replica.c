@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "authority.h"
 #include "cbor_rw.h"
 #include "cli.h"
@@ -138,15 +140,25 @@ cleanup:
 /* ---- hotlist ----------------------------------------------------------- */
 
 static const struct cli_cmd hotlist_cmd = {
-	"hotlist", "hotlist [--format csv|json|cbor] [--since-vv FILE]",
+	"hotlist", "hotlist [--format csv|json|cbor] [--since-vv FILE]\n"
+	"       hotlist --verify FILE",
 	"The blacklist for readers and the transit operator: every card that\n"
 	"is lost, frozen, cancelled or replaced, in card order.\n"
 	"\n"
 	"  --format csv    header card_no,edu_id,status,uid (the default)\n"
 	"  --format json   a JSON array of {card, student, status, uid}\n"
 	"                  (also what --json gives)\n"
-	"  --format cbor   a CBOR array of [card tstr, status tstr, uid bstr],\n"
-	"                  for readers; never written to a terminal\n"
+	"  --format cbor   the signed form for readers and the transit\n"
+	"                  operator (docs/lifecycle.md): [payload, sig], the\n"
+	"                  payload naming this node, its certificate, the time\n"
+	"                  and the version vector the list is complete as of,\n"
+	"                  and the cards [card, status, uid]; signed by this\n"
+	"                  node.  Never written to a terminal\n"
+	"  --verify FILE   check a signed CBOR hotlist against this\n"
+	"                  deployment's root key: the certificate, the\n"
+	"                  signature, the form; prints who signed it, as of\n"
+	"                  which version vector, and how many cards (exit 4 if\n"
+	"                  a signature fails, 1 if the file is malformed)\n"
 	"  --since-vv FILE a delta: every card named by an entry beyond that\n"
 	"                  version vector (card, or replaced card), with its\n"
 	"                  current status, 'active' included, so that a\n"
@@ -194,12 +206,335 @@ static int hot_cb(void *ctx, const struct student_state *st,
 	return 0;
 }
 
+/* ---- the signed CBOR hotlist -------------------------------------------- */
+
+static const char hot_sig_domain[] = "cardnode-hotlist-v1";
+
+static void hot_sig_msg(const uint8_t *payload, size_t len,
+			uint8_t msg[static sizeof hot_sig_domain - 1 + CN_KEY_LEN])
+{
+	memcpy(msg, hot_sig_domain, sizeof hot_sig_domain - 1);
+	crypto_generichash(msg + sizeof hot_sig_domain - 1, CN_KEY_LEN, payload,
+			   len, NULL, 0);
+}
+
+static void hot_vv_write(struct cbor_wr *w, const struct vv *v)
+{
+	cbw_map(w, v->n);
+	for (size_t i = 0; i < v->n; i++) {
+		cbw_bstr(w, v->v[i].origin, CN_KEY_LEN);
+		cbw_uint(w, v->v[i].seq);
+	}
+}
+
+static bool vv_equal(const struct vv *a, const struct vv *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++)
+		if (memcmp(a->v[i].origin, b->v[i].origin, CN_KEY_LEN) ||
+		    a->v[i].seq != b->v[i].seq)
+			return false;
+	return true;
+}
+
+/*
+ * Payload: canonical map {0: v 1, 1: node bstr32, 2: created ms, 3: vv
+ * (origin bstr32 -> seq) the list is complete as of, 4: since vv (deltas
+ * only), 5: [[card, status, uid] …], 6: the node's certificate bstr}.
+ * Written as [payload bstr, sig bstr64] to stdout.
+ */
+static int hot_write_signed(struct replica *r, const struct vv *asof,
+			    const struct vv *since, const struct hot_out *o)
+{
+	uint8_t cert[CERT_MAX], sig[CN_SIG_LEN];
+	uint8_t msg[sizeof hot_sig_domain - 1 + CN_KEY_LEN];
+	struct replica_info info;
+	struct cbor_wr p, out;
+	size_t cert_len = 0;
+	uint64_t now = util_now_ms();
+	int rc;
+
+	replica_info(r, &info);
+	rc = replica_own_cert(r, now, cert, sizeof cert, &cert_len);
+	if (rc) {
+		cli_err("cannot sign the hotlist: this node has no valid "
+			"certificate (%s); install one with 'cardctl cert "
+			"install'", cn_strerror(rc));
+		return CLI_FAIL;
+	}
+	cbw_init_grow(&p);
+	cbw_map(&p, since ? 7 : 6);
+	cbw_uint(&p, 0);
+	cbw_uint(&p, 1);
+	cbw_uint(&p, 1);
+	cbw_bstr(&p, info.node, CN_KEY_LEN);
+	cbw_uint(&p, 2);
+	cbw_uint(&p, now);
+	cbw_uint(&p, 3);
+	hot_vv_write(&p, asof);
+	if (since) {
+		cbw_uint(&p, 4);
+		hot_vv_write(&p, since);
+	}
+	cbw_uint(&p, 5);
+	cbw_array(&p, o->n);
+	cbw_raw(&p, o->w.buf, o->w.len);
+	cbw_uint(&p, 6);
+	cbw_bstr(&p, cert, cert_len);
+	if (p.err) {
+		cli_err("cannot encode the hotlist: %s", cn_strerror(p.err));
+		cbw_free(&p);
+		return CLI_FAIL;
+	}
+	hot_sig_msg(p.buf, p.len, msg);
+	rc = replica_sign(r, msg, sizeof msg, sig);
+	if (rc) {
+		cli_err("cannot sign the hotlist: %s", cn_strerror(rc));
+		cbw_free(&p);
+		return CLI_FAIL;
+	}
+	cbw_init_grow(&out);
+	cbw_array(&out, 2);
+	cbw_bstr(&out, p.buf, p.len);
+	cbw_bstr(&out, sig, sizeof sig);
+	cbw_free(&p);
+	if (out.err || fwrite(out.buf, 1, out.len, stdout) != out.len) {
+		cli_err("cannot write the hotlist to stdout");
+		cbw_free(&out);
+		return CLI_FAIL;
+	}
+	cbw_free(&out);
+	return CLI_OK;
+}
+
+/* Read a vv map of the signed form; its text for people into the JSON or
+ * text output is printed by the caller. */
+static int hot_vv_read(struct cbor_rd *rd, struct vv *v)
+{
+	const uint8_t *prev = NULL, *key;
+	size_t n, kn;
+	uint64_t seq;
+	int rc = cbr_map(rd, &n, 1u << 16);
+
+	for (size_t i = 0; !rc && i < n; i++) {
+		rc = cbr_bstr(rd, &key, &kn, CN_KEY_LEN);
+		if (!rc && (kn != CN_KEY_LEN ||
+			    (prev && memcmp(prev, key, CN_KEY_LEN) >= 0))) {
+			rd->why = "vv keys must be 32 bytes, ascending";
+			rc = CN_ERR_MALFORMED;
+		}
+		if (!rc)
+			rc = cbr_uint(rd, &seq);
+		if (!rc)
+			rc = vv_set(v, key, seq);
+		prev = key;
+	}
+	return rc;
+}
+
+struct hot_signed {
+	uint8_t node[CN_KEY_LEN];
+	uint64_t created;
+	struct vv asof, since;
+	bool has_since;
+	uint64_t cards;
+	struct cert cert;
+};
+
+/* Parse and verify; *why says what is wrong.  CN_ERR_MALFORMED,
+ * CN_ERR_BADSIG or 0. */
+static int hot_open(const uint8_t *buf, size_t len,
+		    const uint8_t root[static CN_KEY_LEN], struct hot_signed *h,
+		    const char **why)
+{
+	struct cbor_rd rd, pr;
+	const uint8_t *payload, *sig, *cert;
+	size_t n, plen, slen, clen;
+	uint8_t msg[sizeof hot_sig_domain - 1 + CN_KEY_LEN];
+	int64_t last = -1;
+	uint64_t k, v;
+	int rc;
+
+	cbr_init(&rd, buf, len);
+	if ((rc = cbr_array(&rd, &n, 2)) || n != 2 ||
+	    (rc = cbr_bstr(&rd, &payload, &plen, len)) ||
+	    (rc = cbr_bstr(&rd, &sig, &slen, CN_SIG_LEN)) ||
+	    slen != CN_SIG_LEN || rd.p != rd.end) {
+		*why = "not a signed hotlist [payload, sig]";
+		return CN_ERR_MALFORMED;
+	}
+	cbr_init(&pr, payload, plen);
+	rc = cbr_map(&pr, &n, 7);
+	for (size_t i = 0; !rc && i < n; i++) {
+		rc = cbr_map_key_next(&pr, &last, &k);
+		if (rc)
+			break;
+		switch (k) {
+		case 0:
+			rc = cbr_uint(&pr, &v);
+			if (!rc && v != 1) {
+				pr.why = "unsupported hotlist version";
+				rc = CN_ERR_MALFORMED;
+			}
+			break;
+		case 1: rc = cbr_bstr_fixed(&pr, h->node, CN_KEY_LEN); break;
+		case 2: rc = cbr_uint(&pr, &h->created); break;
+		case 3: rc = hot_vv_read(&pr, &h->asof); break;
+		case 4:
+			rc = hot_vv_read(&pr, &h->since);
+			h->has_since = true;
+			break;
+		case 5: {
+			size_t m;
+			rc = cbr_array(&pr, &m, SIZE_MAX);
+			for (size_t j = 0; !rc && j < m; j++)
+				rc = cbr_skip(&pr);
+			h->cards = m;
+			break;
+		}
+		case 6: rc = cbr_bstr(&pr, &cert, &clen, CERT_MAX); break;
+		default:
+			pr.why = "unknown hotlist key";
+			rc = CN_ERR_MALFORMED;
+		}
+	}
+	if (!rc && (last != 6 || pr.p != pr.end)) {
+		pr.why = "hotlist payload incomplete or trailing bytes";
+		rc = CN_ERR_MALFORMED;
+	}
+	if (rc) {
+		*why = pr.why ? pr.why : "malformed payload";
+		return CN_ERR_MALFORMED;
+	}
+	rc = authority_cert_open(cert, clen, root, &h->cert, why);
+	if (rc)
+		return rc;
+	if (memcmp(h->cert.node, h->node, CN_KEY_LEN)) {
+		*why = "the certificate is not the signer's";
+		return CN_ERR_BADSIG;
+	}
+	if (h->created < h->cert.not_before || h->created > h->cert.not_after) {
+		*why = "signed outside the certificate's validity";
+		return CN_ERR_BADSIG;
+	}
+	hot_sig_msg(payload, plen, msg);
+	if (crypto_sign_verify_detached(sig, msg, sizeof msg, h->node) != 0) {
+		*why = "the signature does not verify";
+		return CN_ERR_BADSIG;
+	}
+	return 0;
+}
+
+static void hot_vv_print(const struct vv *v)
+{
+	for (size_t i = 0; i < v->n; i++)
+		printf("  %s %" PRIu64 "\n", cli_hex(v->v[i].origin, CN_KEY_LEN),
+		       v->v[i].seq);
+}
+
+static void hot_vv_json(const char *key, const struct vv *v)
+{
+	json_key(key);
+	json_object_begin();
+	for (size_t i = 0; i < v->n; i++)
+		json_kv_uint(cli_hex(v->v[i].origin, CN_KEY_LEN), v->v[i].seq);
+	json_object_end();
+}
+
+static int hot_verify(const char *path)
+{
+	struct replica *r = NULL;
+	struct replica_info info;
+	struct hot_signed h;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	const char *why = NULL;
+	int rc, ret;
+
+	memset(&h, 0, sizeof h);
+	vv_init(&h.asof);
+	vv_init(&h.since);
+	rc = util_read_file(path, 256u << 20, &buf, &len);
+	if (rc) {
+		cli_err("cannot read '%s': %s", path, cn_strerror(rc));
+		return rc == CN_ERR_NOTFOUND ? CLI_NOTFOUND : CLI_FAIL;
+	}
+	if ((ret = cli_open(REPLICA_RDONLY, &r)))
+		goto cleanup;
+	replica_info(r, &info);
+	rc = hot_open(buf, len, info.root_pub, &h, &why);
+	if (rc) {
+		cli_err("%s: %s: %s", path,
+			rc == CN_ERR_BADSIG ? "refused" : "malformed", why);
+		ret = rc == CN_ERR_BADSIG ? CLI_REFUSED : CLI_FAIL;
+		goto cleanup;
+	}
+	if (cli.json) {
+		json_object_begin();
+		json_kv_bool("verified", true);
+		json_kv_hex("node", h.node, CN_KEY_LEN);
+		json_kv_str("name", h.cert.name);
+		json_kv_str("role", authority_role_name(h.cert.role)
+					    ? authority_role_name(h.cert.role) : "");
+		json_kv_uint("created_ms", h.created);
+		json_kv_uint("cards", h.cards);
+		json_kv_bool("delta", h.has_since);
+		hot_vv_json("version_vector", &h.asof);
+		if (h.has_since)
+			hot_vv_json("since_vv", &h.since);
+		json_object_end();
+		ret = json_end() ? CLI_FAIL : CLI_OK;
+	} else {
+		printf("verified: signed by %s (%s), %s\n",
+		       cli_hex(h.node, CN_KEY_LEN), h.cert.name,
+		       cli_time(h.created));
+		printf("%" PRIu64 " cards (%s), complete as of:\n", h.cards,
+		       h.has_since ? "a delta" : "the full list");
+		hot_vv_print(&h.asof);
+		ret = CLI_OK;
+	}
+cleanup:
+	free(buf);
+	vv_free(&h.asof);
+	vv_free(&h.since);
+	replica_close(r);
+	return ret;
+}
+
 /* The set of card numbers named by entries beyond a version vector. */
 struct touched {
 	char (*cards)[CN_CARD_NO_MAX + 1];
 	size_t n, cap;
 	int err;
+	/* Students whose entries change cards they do not name: a leave
+	 * freezes every card, a found / refund / replacement expires the
+	 * temporary cards. */
+	char (*students)[CN_EDU_ID_MAX + 1];
+	size_t ns, caps;
 };
+
+static bool changes_unnamed_cards(const struct entry *e)
+{
+	return e->op == OP_STUDENT_LEAVE || e->op == OP_CARD_FOUND ||
+	       (e->op == OP_REISSUE_UPDATE && e->body.state == REISSUE_REFUNDED) ||
+	       (e->op == OP_CARD_ISSUE && (e->body.has & BF(BK_REPLACES)));
+}
+
+static int touched_student(struct touched *t, const char *edu_id)
+{
+	if (t->ns == t->caps) {
+		size_t cap = t->caps ? 2 * t->caps : 16;
+		void *p = realloc(t->students, cap * sizeof *t->students);
+
+		if (!p)
+			return CN_ERR_NOMEM;
+		t->students = p;
+		t->caps = cap;
+	}
+	snprintf(t->students[t->ns++], CN_EDU_ID_MAX + 1, "%s", edu_id);
+	return 0;
+}
 
 static int touched_add(struct touched *t, const char *card)
 {
@@ -237,6 +572,8 @@ static int touched_cb(void *ctx, uint64_t seq, const uint8_t *wire,
 	if ((e.body.has & BF(BK_REPLACES)) &&
 	    (rc = touched_add(t, e.body.replaces)))
 		return rc;
+	if (changes_unnamed_cards(&e) && (rc = touched_student(t, e.key)))
+		return rc;
 	return 0;
 }
 
@@ -263,6 +600,15 @@ static int hot_since(struct replica *r, const struct vv *since,
 			rc = replica_log_walk(r, ours.v[i].origin, from + 1, 0,
 					      touched_cb, &t);
 	}
+	for (i = 0; !rc && i < t.ns; i++) {
+		rc = replica_student(r, t.students[i], &st);
+		if (rc == CN_ERR_NOTFOUND) {
+			rc = 0;
+			continue;
+		}
+		for (int c = 0; !rc && c < st.ncards && c < CN_CARDS_MAX; c++)
+			rc = touched_add(&t, st.cards[c].card);
+	}
 	if (rc)
 		goto out;
 	if (t.n)
@@ -287,6 +633,7 @@ static int hot_since(struct replica *r, const struct vv *since,
 out:
 	vv_free(&ours);
 	free(t.cards);
+	free(t.students);
 	return rc;
 }
 
@@ -294,20 +641,30 @@ int cmd_hotlist_main(int argc, char **argv)
 {
 	const struct cli_cmd *cmd = &hotlist_cmd;
 	const char *format = NULL, *since_s = NULL, *why = NULL;
+	const char *verify = NULL;
 	const struct cli_opt opts[] = {
 		{ "format", &format, NULL },
 		{ "since-vv", &since_s, NULL },
+		{ "verify", &verify, NULL },
 		CLI_OPT_END
 	};
 	struct replica *r = NULL;
 	struct hot_out o;
-	struct vv since;
-	int rc, ret;
+	struct vv since, before, after;
+	int rc, ret, tries = 0;
 
 	memset(&o, 0, sizeof o);
 	vv_init(&since);
+	vv_init(&before);
+	vv_init(&after);
 	if ((ret = cli_parse(cmd, argc, argv, opts, 0)) >= 0)
 		return ret;
+	if (verify) {
+		if (format || since_s)
+			return cli_usage_error(cmd, "--verify takes no --format "
+						    "or --since-vv");
+		return hot_verify(verify);
+	}
 	if (!format)
 		o.fmt = cli.json ? HOT_JSON : HOT_CSV;
 	else if (!strcmp(format, "csv"))
@@ -348,10 +705,29 @@ int cmd_hotlist_main(int argc, char **argv)
 	else
 		printf("card_no,edu_id,status,uid\n");
 
-	if (since_s)
+again:
+	rc = o.fmt == HOT_CBOR ? vv_from_replica(&before, r) : 0;
+	if (!rc && since_s)
 		rc = hot_since(r, &since, &o);
-	else
+	else if (!rc)
 		rc = replica_hotlist(r, hot_cb, &o);
+	/* The signed form names the version vector it is complete as of: a
+	 * commit by another process during the walk means walking again. */
+	if (!rc && o.fmt == HOT_CBOR) {
+		vv_free(&after);
+		vv_init(&after);
+		rc = vv_from_replica(&after, r);
+		if (!rc && !vv_equal(&before, &after) && ++tries < 5) {
+			cbw_free(&o.w);
+			cbw_init_grow(&o.w);
+			o.n = 0;
+			vv_free(&before);
+			vv_init(&before);
+			goto again;
+		}
+		if (!rc && !vv_equal(&before, &after))
+			rc = CN_ERR_PARTIAL;
+	}
 
 	if (o.fmt == HOT_JSON)
 		json_end();
@@ -361,23 +737,15 @@ int cmd_hotlist_main(int argc, char **argv)
 		goto cleanup;
 	}
 	if (o.fmt == HOT_CBOR) {
-		struct cbor_wr head;
-		uint8_t hbuf[16];
-
-		cbw_init_fixed(&head, hbuf, sizeof hbuf);
-		cbw_array(&head, o.n);
-		if (head.err || o.w.err) {
+		if (o.w.err) {
 			cli_err("cannot encode the hotlist: %s",
-				cn_strerror(o.w.err ? o.w.err : head.err));
+				cn_strerror(o.w.err));
 			ret = CLI_FAIL;
 			goto cleanup;
 		}
-		if (fwrite(head.buf, 1, head.len, stdout) != head.len ||
-		    (o.w.len && fwrite(o.w.buf, 1, o.w.len, stdout) != o.w.len)) {
-			cli_err("cannot write the hotlist to stdout");
-			ret = CLI_FAIL;
+		ret = hot_write_signed(r, &after, since_s ? &since : NULL, &o);
+		if (ret)
 			goto cleanup;
-		}
 	}
 	if (fflush(stdout) != 0) {
 		cli_err("cannot write the hotlist to stdout");
@@ -389,6 +757,8 @@ cleanup:
 	if (o.fmt == HOT_CBOR)
 		cbw_free(&o.w);
 	vv_free(&since);
+	vv_free(&before);
+	vv_free(&after);
 	replica_close(r);
 	return ret;
 }

@@ -91,7 +91,7 @@ static const struct cli_cmd put_cmd = {
 	"student put EDU_ID [--name N] [--school DDDDDD-NNNN] [--grade 1-12]\n"
 	"            [--class C] [--stage primary|junior|senior]\n"
 	"            [--gender male|female] [--grad YYYY-MM-DD]\n"
-	"            [--id-number X] [--guardian X] [--actor NAME]",
+	"            [--id-number X] [--guardian-id X] [--actor NAME]",
 	"Set the given information fields of a student (student.put; each field\n"
 	"is last-writer-wins).  A student not known here yet needs --name and\n"
 	"--school.  For a known student give only the fields to change: the\n"
@@ -99,7 +99,8 @@ static const struct cli_cmd put_cmd = {
 	"school changes only with 'student transfer'.\n"
 	"\n"
 	"--id-number (national ID, or passport for foreign students) and\n"
-	"--guardian (phone or ID) are recorded only as a keyed digest: the\n"
+	"--guardian-id (the guardian's phone or ID number; --guardian is the\n"
+	"same option) are recorded only as a keyed digest: the\n"
 	"clear number never enters the log and is never printed.  Find a\n"
 	"student by it with 'cardctl student find --id-number X'.\n"
 	"\n"
@@ -123,6 +124,7 @@ static int student_put(int argc, char **argv)
 		{ "grad", &grad_s, NULL },
 		{ "id-number", &idnum_s, NULL },
 		{ "guardian", &guardian_s, NULL },
+		{ "guardian-id", &guardian_s, NULL },
 		CLI_OPT_ACTOR, CLI_OPT_END
 	};
 	char idnum[IDNUM_MAX + 1] = "", guardian[GUARDIAN_MAX + 1] = "";
@@ -296,6 +298,16 @@ cleanup:
 
 /* ---- student show ------------------------------------------------------ */
 
+static const char *leave_name(uint8_t left)
+{
+	switch (left) {
+	case LEAVE_GRADUATED: return "graduated";
+	case LEAVE_DROPPED: return "dropped";
+	case LEAVE_OTHER: return "left";
+	default: return "";
+	}
+}
+
 static const struct cli_cmd show_cmd = {
 	"student show", "student show EDU_ID",
 	"Show a student's information and every card issued to them, with\n"
@@ -341,6 +353,8 @@ static int student_show(int argc, char **argv)
 			json_hex(st.photo, CN_KEY_LEN);
 		else
 			json_null();
+		json_kv_str_or_null("left", leave_name(st.left));
+		json_kv_bool("claimed", st.claimed);
 		json_key("cards");
 		json_array_begin();
 		for (int i = 0; i < st.ncards && i < CN_CARDS_MAX; i++)
@@ -371,6 +385,10 @@ static int student_show(int argc, char **argv)
 	printf("%-16s%s\n", "guardian", st.has_gdd ? "on file" : "-");
 	printf("%-16s%s\n", "photo",
 	       st.has_photo ? cli_hex(st.photo, CN_KEY_LEN) : "-");
+	if (st.left)
+		printf("%-16s%s\n", "left", leave_name(st.left));
+	if (st.claimed)
+		printf("%-16s%s\n", "e-card", "claimed by the guardian");
 	printf("%-16s%u\n", "cards", st.ncards);
 	for (int i = 0; i < st.ncards && i < CN_CARDS_MAX; i++) {
 		const struct card_state *cs = &st.cards[i];
@@ -484,6 +502,265 @@ cleanup:
 	return ret;
 }
 
+/* ---- student leave ------------------------------------------------------ */
+
+static const struct cli_cmd leave_cmd = {
+	"student leave",
+	"student leave EDU_ID --reason graduated|dropped [--actor NAME]",
+	"The student left without a transfer (graduation or drop-out): one\n"
+	"student.leave entry marks the student as left and freezes every card\n"
+	"still in use (冻结), in the fold, so every replica agrees; no new card\n"
+	"can be issued to a student who left (student_left).  A later\n"
+	"'student transfer' re-admits the student at the new school; the\n"
+	"cards stay frozen until 'card unfreeze'.\n"
+};
+
+static int student_leave(int argc, char **argv)
+{
+	const struct cli_cmd *cmd = &leave_cmd;
+	const char *reason = NULL;
+	const struct cli_opt opts[] = {
+		{ "reason", &reason, NULL }, CLI_OPT_ACTOR, CLI_OPT_END
+	};
+	struct replica *r = NULL;
+	struct student_state st;
+	struct entry e;
+	int ret;
+
+	if ((ret = cli_parse(cmd, argc, argv, opts, 1)) >= 0)
+		return ret;
+	if ((ret = cli_check_edu_id(cmd, argv[optind])))
+		return ret;
+	if (!reason)
+		return cli_usage_error(cmd, "--reason graduated|dropped is "
+					    "required");
+	if (strcmp(reason, "graduated") && strcmp(reason, "dropped"))
+		return cli_usage_error(cmd, "--reason '%s': use graduated or "
+					    "dropped", reason);
+	if ((ret = cli_actor_check(cmd)))
+		return ret;
+	if ((ret = cli_open(0, &r)))
+		return ret;
+	if ((ret = cli_find_student(r, argv[optind], &st)))
+		goto cleanup;
+	if (!st.known) {
+		cli_err("no student '%s' is known here", argv[optind]);
+		ret = CLI_NOTFOUND;
+		goto cleanup;
+	}
+	cli_entry_init(&e, OP_STUDENT_LEAVE, argv[optind]);
+	snprintf(e.body.reason, sizeof e.body.reason, "%s", reason);
+	e.body.has = BF(BK_REASON);
+	ret = cli_author(r, &e);
+cleanup:
+	replica_close(r);
+	return ret;
+}
+
+/* ---- claim (Jiangxi e-card) --------------------------------------------- */
+
+static const struct cli_cmd claim_cmd = {
+	"claim", "claim --guardian-id X --student EDU_ID [--actor NAME]\n"
+	"       claim list --guardian-id X",
+	"A guardian claims a student's e-card (guardian.claim).  It succeeds\n"
+	"only if the school registry names X as the student's guardian\n"
+	"(student put --guardian-id X; compared through the keyed digest, the\n"
+	"number is never stored) and X holds fewer than 3 claims.  Refusals\n"
+	"(exit 4) give the seed's reasons: X already claimed for three\n"
+	"children; or the registry's guardian of the student is not X, is\n"
+	"wrong or is missing (the school must correct it).\n"
+	"\n"
+	"The claim is a replicated entry.  Claims of one guardian are ranked in\n"
+	"the fold order of their entries, so two replicas that each accepted a\n"
+	"4th claim before they met agree after merging which three count:\n"
+	"'claim list --guardian-id X' marks the others over_limit.\n"
+};
+
+struct claim_walk {
+	const uint8_t *gdd;
+	size_t n, cap;
+	struct student_state *v; /* claims by gdd */
+	int err;
+};
+
+static int claim_walk_cb(void *ctx, const struct student_state *st)
+{
+	struct claim_walk *w = ctx;
+
+	if (!st->claimed || sodium_memcmp(st->claim_gdd, w->gdd, CN_KEY_LEN))
+		return 0;
+	if (w->n == w->cap) {
+		size_t cap = w->cap ? 2 * w->cap : 8;
+		void *p = realloc(w->v, cap * sizeof *w->v);
+
+		if (!p)
+			return CN_ERR_NOMEM;
+		w->v = p;
+		w->cap = cap;
+	}
+	w->v[w->n++] = *st;
+	return 0;
+}
+
+static int claim_order(const void *a, const void *b)
+{
+	return fold_claim_cmp(a, b);
+}
+
+/* Every claim carrying `gdd`, in fold order, into w (caller frees w->v). */
+static int claims_of(struct replica *r, const uint8_t gdd[static CN_KEY_LEN],
+		     struct claim_walk *w)
+{
+	int rc;
+
+	memset(w, 0, sizeof *w);
+	w->gdd = gdd;
+	rc = replica_students_walk(r, claim_walk_cb, w);
+	if (!rc && w->n > 1)
+		qsort(w->v, w->n, sizeof *w->v, claim_order);
+	return rc;
+}
+
+static int read_guardian(const struct cli_cmd *cmd, const char *s,
+			 char out[static GUARDIAN_MAX + 1])
+{
+	if (!s)
+		return cli_usage_error(cmd, "--guardian-id X is required");
+	if (!guardian_normalize(s, out))
+		return cli_usage_error(cmd, "--guardian-id: not a phone or ID "
+					    "number (3-32 of 0-9 A-Z, '+' "
+					    "first)");
+	return 0;
+}
+
+static const struct cli_cmd claim_list_cmd = {
+	"claim list", "claim list --guardian-id X",
+	"The claims of guardian X in fold order: the first three count\n"
+	"('ok'), any later one, from replicas that accepted it before they\n"
+	"met, is 'over_limit'.\n"
+};
+
+static int claim_list(int argc, char **argv)
+{
+	const struct cli_cmd *cmd = &claim_list_cmd;
+	const char *gid = NULL;
+	const struct cli_opt opts[] = { { "guardian-id", &gid, NULL },
+					CLI_OPT_END };
+	char guardian[GUARDIAN_MAX + 1];
+	uint8_t gdd[CN_KEY_LEN];
+	struct claim_walk w = { 0 };
+	struct replica *r = NULL;
+	int rc, ret;
+
+	if ((ret = cli_parse(cmd, argc, argv, opts, 0)) >= 0)
+		return ret;
+	if ((ret = read_guardian(cmd, gid, guardian)))
+		return ret;
+	if ((ret = cli_open(REPLICA_RDONLY, &r)))
+		goto wipe;
+	replica_id_digest(r, guardian, gdd);
+	if ((rc = claims_of(r, gdd, &w))) {
+		cli_err("cannot list the claims: %s", cn_strerror(rc));
+		ret = cli_exit_of(rc);
+		goto cleanup;
+	}
+	if (cli.json)
+		json_array_begin();
+	for (size_t i = 0; i < w.n; i++) {
+		const char *status = i < FOLD_CLAIMS_MAX ? "ok" : "over_limit";
+		if (cli.json) {
+			json_object_begin();
+			json_kv_str("student", w.v[i].edu_id);
+			json_kv_str("claimed", cli_time(w.v[i].claim_hlc >> 16));
+			json_kv_str("status", status);
+			json_object_end();
+		} else {
+			printf("%-20s %s  %s\n", w.v[i].edu_id,
+			       cli_time(w.v[i].claim_hlc >> 16), status);
+		}
+	}
+	ret = cli.json && json_end() ? CLI_FAIL : CLI_OK;
+cleanup:
+	free(w.v);
+	replica_close(r);
+wipe:
+	sodium_memzero(guardian, sizeof guardian);
+	sodium_memzero(gdd, sizeof gdd);
+	return ret;
+}
+
+int cmd_claim_main(int argc, char **argv)
+{
+	const struct cli_cmd *cmd = &claim_cmd;
+	const char *gid = NULL, *student = NULL;
+	const struct cli_opt opts[] = {
+		{ "guardian-id", &gid, NULL },
+		{ "student", &student, NULL },
+		CLI_OPT_ACTOR, CLI_OPT_END
+	};
+	char guardian[GUARDIAN_MAX + 1];
+	struct claim_walk w = { 0 };
+	struct replica *r = NULL;
+	struct student_state st;
+	struct entry e;
+	int rc, ret;
+
+	if (argc >= 2 && !strcmp(argv[1], "list"))
+		return claim_list(argc - 1, argv + 1);
+	if ((ret = cli_parse(cmd, argc, argv, opts, 0)) >= 0)
+		return ret;
+	if ((ret = read_guardian(cmd, gid, guardian)))
+		return ret;
+	if (!student) {
+		ret = cli_usage_error(cmd, "--student EDU_ID is required");
+		goto wipe;
+	}
+	if ((ret = cli_check_edu_id(cmd, student)) ||
+	    (ret = cli_actor_check(cmd)))
+		goto wipe;
+	if ((ret = cli_open(0, &r)))
+		goto wipe;
+	cli_entry_init(&e, OP_GUARDIAN_CLAIM, student);
+	replica_id_digest(r, guardian, e.body.gdd);
+	e.body.has = BF(BK_GDD);
+	if ((ret = cli_find_student(r, student, &st)))
+		goto cleanup;
+	if (!st.known) {
+		cli_err("no student '%s' is known here", student);
+		ret = CLI_NOTFOUND;
+		goto cleanup;
+	}
+	if ((rc = claims_of(r, e.body.gdd, &w))) {
+		cli_err("cannot count the guardian's claims: %s",
+			cn_strerror(rc));
+		ret = cli_exit_of(rc);
+		goto cleanup;
+	}
+	if (w.n >= FOLD_CLAIMS_MAX) {
+		cli_err("refused: this guardian has already claimed the e-card "
+			"of three children; at most three can be claimed by one "
+			"guardian (claim_limit)");
+		ret = CLI_REFUSED;
+		goto cleanup;
+	}
+	if (!st.has_gdd ||
+	    sodium_memcmp(st.gdd, e.body.gdd, CN_KEY_LEN) != 0) {
+		cli_err("refused: claim %s: the school registry does not name "
+			"this person as the student's guardian (it may name "
+			"someone else, be wrong, or have no guardian yet): ask "
+			"the school to correct it (not_guardian)", student);
+		ret = CLI_REFUSED;
+		goto cleanup;
+	}
+	ret = cli_author(r, &e);
+cleanup:
+	free(w.v);
+	replica_close(r);
+wipe:
+	sodium_memzero(guardian, sizeof guardian);
+	return ret;
+}
+
 int cmd_student_main(int argc, char **argv)
 {
 	static const struct cli_sub subs[] = {
@@ -493,6 +770,8 @@ int cmd_student_main(int argc, char **argv)
 		{ "find", student_find, "find students by ID number" },
 		{ "import", student_import_main,
 		  "import enrollment data from a CSV file" },
+		{ "leave", student_leave,
+		  "left without a transfer (graduated, dropped): cards frozen" },
 	};
 	return cli_dispatch("student", subs, sizeof subs / sizeof subs[0], argc,
 			    argv);

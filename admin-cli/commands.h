@@ -15,8 +15,11 @@ int cmd_cert_main(int argc, char **argv);
 int cmd_revoke_main(int argc, char **argv);
 /* cmd_student.c */
 int cmd_student_main(int argc, char **argv);
+int cmd_claim_main(int argc, char **argv);
 /* cmd_student_import.c: "student import" */
 int student_import_main(int argc, char **argv);
+/* cmd_reissue.c */
+int cmd_reissue_main(int argc, char **argv);
 /* cmd_card.c */
 int cmd_card_main(int argc, char **argv);
 /* cmd_check.c */

@@ -409,14 +409,18 @@ static bool role_allows(uint8_t role, const struct entry *e)
 		case OP_CARD_LOST: case OP_CARD_FOUND: case OP_CARD_FREEZE:
 		case OP_CARD_UNFREEZE: case OP_CARD_CANCEL:
 		case OP_CARD_VALIDATE: case OP_CARD_REGISTER: case OP_NODE_NOTE:
+		case OP_STUDENT_LEAVE: case OP_CARD_STICKER:
 			return true;
 		}
 		return false;
 	case ROLE_SERVICE:
 		switch (e->op) {
 		case OP_CARD_LOST: case OP_CARD_FOUND: case OP_CARD_VALIDATE:
-		case OP_REISSUE_UPDATE: case OP_NODE_NOTE:
+		case OP_NODE_NOTE: case OP_GUARDIAN_CLAIM:
 			return true;
+		case OP_REISSUE_UPDATE:
+			/* Waiving the loss period is for district/city only. */
+			return (e->body.has & BF(BK_OVERRIDE)) == 0;
 		case OP_CARD_ISSUE:
 			return (e->body.has & BF(BK_REPLACES)) != 0;
 		}
@@ -452,6 +456,11 @@ enum fold_reason authority_authorize(void *ctx, const struct entry *e,
 	if (school == NULL)
 		return FR_UNKNOWN_STUDENT;
 	if (!authority_scope_covers(c->role, c->scope, school))
+		return FR_SCOPE;
+	/* A sticker moves the student to the school it names: the author must
+	 * govern that school too. */
+	if (e->op == OP_CARD_STICKER &&
+	    !authority_scope_covers(c->role, c->scope, e->body.school))
 		return FR_SCOPE;
 	return FR_APPLIED;
 }

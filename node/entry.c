@@ -50,7 +50,13 @@ static const char sig_domain[] = "cardnode-entry-v1";
 	  BF(BK_CARD) | BF(BK_TERM))                                         \
 	X(OP_REISSUE_UPDATE, "reissue.update", BF(BK_CARD) | BF(BK_STATE),   \
 	  BF(BK_CARD) | BF(BK_STATE) | BF(BK_FEE) | BF(BK_DELIVERY) |        \
-	  BF(BK_REASON))                                                     \
+	  BF(BK_REASON) | BF(BK_OVERRIDE))                                   \
+	X(OP_STUDENT_LEAVE, "student.leave", BF(BK_REASON), BF(BK_REASON))    \
+	X(OP_CARD_STICKER, "card.sticker",                                   \
+	  BF(BK_CARD) | BF(BK_NUMBER) | BF(BK_SCHOOL),                       \
+	  BF(BK_CARD) | BF(BK_NUMBER) | BF(BK_SCHOOL) | BF(BK_PHOTO) |       \
+	  BF(BK_EXPIRES))                                                    \
+	X(OP_GUARDIAN_CLAIM, "guardian.claim", BF(BK_GDD), BF(BK_GDD))       \
 	X(OP_NODE_NOTE, "node.note", BF(BK_TEXT), BF(BK_TEXT))               \
 	X(OP_CITY_WATERMARK, "city.watermark", BF(BK_VV) | BF(BK_TIME),      \
 	  BF(BK_VV) | BF(BK_TIME))
@@ -89,7 +95,9 @@ enum field_type {
 	X(a, BK_TEXT, "text", FT_TEXT, text, 1)                              \
 	X(a, BK_VV, "vv", FT_VV, vv, 0)                                      \
 	X(a, BK_TIME, "time", FT_UINT, time, 0)                              \
-	X(a, BK_PHOTO, "photo", FT_KEY32, photo, 0)
+	X(a, BK_PHOTO, "photo", FT_KEY32, photo, 0)                          \
+	X(a, BK_NUMBER, "number", FT_TEXT, number, 1)                        \
+	X(a, BK_OVERRIDE, "override", FT_UINT, override, 0)
 
 struct op_info {
 	uint8_t op;
@@ -444,6 +452,8 @@ static bool value_ok(const struct entry_body *b, unsigned k)
 		return b->stage >= STAGE_PRIMARY && b->stage <= STAGE_SENIOR;
 	case BK_GRAD: return entry_date_valid(b->grad);
 	case BK_TIME: return b->time > 0;
+	case BK_NUMBER: return entry_card_no_valid(b->number);
+	case BK_OVERRIDE: return b->override == 1;
 	default: return true; /* texts: text_ok(); digests: any bytes */
 	}
 }

@@ -37,6 +37,9 @@ enum entry_op {
 	OP_CARD_VALIDATE = 9,
 	OP_CARD_REGISTER = 10,
 	OP_REISSUE_UPDATE = 11,
+	OP_STUDENT_LEAVE = 12,   /* left without a transfer [reason]: cards frozen */
+	OP_CARD_STICKER = 13,    /* 卡贴 [card, number, school, photo?, expires?] */
+	OP_GUARDIAN_CLAIM = 14,  /* Jiangxi e-card claim [gdd] */
 	OP_NODE_NOTE = 20,
 	OP_CITY_WATERMARK = 21,
 };
@@ -66,8 +69,11 @@ enum body_key {
 	BK_TEXT = 20,     /* tstr, node.note */
 	BK_VV = 21,       /* map bstr32 → uint, city.watermark */
 	BK_TIME = 22,     /* uint ms since epoch, city.watermark */
-	BK_PHOTO = 23,    /* bstr32 BLAKE2b-256 of the student's photo (JPEG) */
-	BK__COUNT = 24
+	BK_PHOTO = 23,    /* bstr32 BLAKE2b-256 of the student's photo (JPEG):
+			   * student.put, and card.sticker's photo */
+	BK_NUMBER = 24,   /* tstr, card.sticker: the number printed on the sticker */
+	BK_OVERRIDE = 25, /* uint 1, reissue.update: waive the 10-day loss period */
+	BK__COUNT = 26
 };
 #define BF(k) (1u << (k))
 
@@ -113,6 +119,8 @@ struct entry_body {
 	size_t vv_len;
 	uint64_t time;
 	uint8_t photo[CN_KEY_LEN];
+	char number[CN_CARD_NO_MAX + 1];
+	uint8_t override;
 };
 
 struct entry {

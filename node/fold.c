@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include <sodium.h>
+
 #include "bytes.h"
 #include "hlc.h"
 
@@ -26,6 +28,14 @@ static const struct {
 	[FR_BAD_TRANSITION] = {"bad_transition", "this reissue step is not allowed now"},
 	[FR_NODE_LEVEL] = {"node_level", "a node-level entry has no student history"},
 	[FR_FORKED] = {"forked", "the author's log has forked"},
+	[FR_NOT_LOST] = {"not_lost", "the card is not reported lost"},
+	[FR_LOSS_PERIOD] = {"loss_period", "the card has been lost for less than 10 days"},
+	[FR_WRONG_DELIVERY] = {"wrong_delivery", "the request chose the other delivery"},
+	[FR_REISSUE_PENDING] = {"reissue_pending", "the reissue request has not reached delivery"},
+	[FR_STUDENT_LEFT] = {"student_left", "the student has left (graduated or dropped out)"},
+	[FR_STICKER_NUMBER] = {"sticker_number", "the sticker's number does not match the card's"},
+	[FR_NOT_GUARDIAN] = {"not_guardian", "the school registry does not name this person as the student's guardian"},
+	[FR_CLAIMED] = {"claimed", "the student's e-card is already claimed"},
 };
 
 const char *fold_reason_name(enum fold_reason r)
@@ -82,6 +92,8 @@ const char *fold_card_status(const struct card_state *c)
 		return "cancelled";
 	if (c->terminal == TERMINAL_REPLACED)
 		return "replaced";
+	if (c->terminal == TERMINAL_EXPIRED)
+		return "expired";
 	if (c->lost)
 		return "lost";
 	if (c->frozen)
@@ -157,11 +169,52 @@ static enum fold_reason apply_student_put(struct student_state *st,
 	return FR_APPLIED;
 }
 
+/* ---- card lifecycle (DESIGN §6: loss, temporary cards, reissue) ------- */
+
+/* The loss period of a lost card ended (found, or the loss lifted by a
+ * refund) or its replacement was issued: every live temporary card of the
+ * student expires. */
+static void expire_temporaries(struct student_state *st)
+{
+	for (int i = 0; i < st->ncards; i++)
+		if (st->cards[i].kind == KIND_TEMPORARY &&
+		    st->cards[i].terminal == TERMINAL_NONE)
+			st->cards[i].terminal = TERMINAL_EXPIRED;
+}
+
+static bool has_lost_card(const struct student_state *st)
+{
+	for (int i = 0; i < st->ncards; i++)
+		if (st->cards[i].lost && st->cards[i].terminal == TERMINAL_NONE &&
+		    st->cards[i].kind == KIND_REGULAR)
+			return true;
+	return false;
+}
+
+/* The lifecycle rules of a card.issue: none for a student who left; a
+ * temporary card only while a regular card is lost; a replacement not while
+ * the old card's reissue request is still before delivery. */
+static enum fold_reason issue_lifecycle_check(const struct student_state *st,
+					      const struct entry *e,
+					      const struct card_state *old)
+{
+	if (st->left != LEAVE_NONE)
+		return FR_STUDENT_LEFT;
+	if (e->body.kind == KIND_TEMPORARY && !has_lost_card(st))
+		return FR_NOT_LOST;
+	if (old != NULL && (old->reissue_state == REISSUE_REQUESTED ||
+			    old->reissue_state == REISSUE_PAID ||
+			    old->reissue_state == REISSUE_IN_PRODUCTION))
+		return FR_REISSUE_PENDING;
+	return FR_APPLIED;
+}
+
 static enum fold_reason apply_issue(struct student_state *st,
 				    const struct entry *e)
 {
 	const struct entry_body *b = &e->body;
 	struct card_state *old = NULL, *c;
+	enum fold_reason why;
 
 	if (fold_card(st, b->card) != NULL)
 		return FR_CARD_EXISTS;
@@ -172,6 +225,11 @@ static enum fold_reason apply_issue(struct student_state *st,
 		if (old == NULL)
 			return FR_BAD_REPLACES;
 	}
+	why = issue_lifecycle_check(st, e, old);
+	if (why != FR_APPLIED)
+		return why;
+	if (old != NULL && b->kind == KIND_REGULAR)
+		expire_temporaries(st);
 	c = &st->cards[st->ncards++];
 	memset(c, 0, sizeof *c);
 	copy_str(c->card, b->card, CN_CARD_NO_MAX);
@@ -227,11 +285,93 @@ static bool reissue_step_ok(uint8_t from, uint8_t to)
 	return false;
 }
 
+/* A reissue request for a lost card (no reason, or a reason other than
+ * "damaged" / "faulty") needs the card lost for the loss period, unless the
+ * entry carries `override` (the authority lets only city and district
+ * operators write it).  Shipping must match the delivery chosen. */
+static enum fold_reason reissue_check(const struct card_state *c,
+				      const struct entry *e)
+{
+	const struct entry_body *b = &e->body;
+	bool lost_reason = !(b->has & BF(BK_REASON)) ||
+			   (strcmp(b->reason, "damaged") != 0 &&
+			    strcmp(b->reason, "faulty") != 0);
+
+	if (!reissue_step_ok(c->reissue_state, b->state))
+		return FR_BAD_TRANSITION;
+	switch (b->state) {
+	case REISSUE_REQUESTED:
+		if (!lost_reason)
+			return FR_APPLIED;
+		if (!c->lost)
+			return FR_NOT_LOST;
+		if (!(b->has & BF(BK_OVERRIDE)) &&
+		    hlc_ms(e->hlc) < hlc_ms(c->lost_hlc) + POLICY_LOSS_PERIOD_MS)
+			return FR_LOSS_PERIOD;
+		return FR_APPLIED;
+	case REISSUE_SHIPPED:
+		return c->reissue_delivery == DELIVERY_SCHOOL ? FR_WRONG_DELIVERY
+							      : FR_APPLIED;
+	case REISSUE_AT_SCHOOL:
+		return c->reissue_delivery == DELIVERY_HOME ? FR_WRONG_DELIVERY
+							    : FR_APPLIED;
+	}
+	return FR_APPLIED;
+}
+
+/* One step of the reissue request.  A refund cancels the request and lifts
+ * the loss (解挂) in the same entry. */
+static enum fold_reason apply_reissue(struct student_state *st,
+				      struct card_state *c,
+				      const struct entry *e)
+{
+	const struct entry_body *b = &e->body;
+	enum fold_reason why = reissue_check(c, e);
+	bool was_lost = c->lost;
+
+	if (why != FR_APPLIED)
+		return why;
+	c->reissue_state = b->state;
+	c->reissue_hlc = e->hlc;
+	if (b->has & BF(BK_FEE))
+		c->reissue_fee = b->fee;
+	if (b->has & BF(BK_DELIVERY))
+		c->reissue_delivery = b->delivery;
+	if (b->state == REISSUE_REFUNDED) {
+		set_flag(&c->lost, &c->lost_hlc, false, e->hlc);
+		if (was_lost && !c->lost)
+			expire_temporaries(st);
+	}
+	return FR_APPLIED;
+}
+
+/* 卡贴: the sticker's number must be the card's; it sets the school (a
+ * grade-7/10 student at the new school), and the photo and validity of the
+ * card face. */
+static enum fold_reason apply_sticker(struct student_state *st,
+				      struct card_state *c,
+				      const struct entry *e)
+{
+	const struct entry_body *b = &e->body;
+
+	if (strcmp(b->number, c->card) != 0)
+		return FR_STICKER_NUMBER;
+	copy_str(st->school, b->school, CN_SCHOOL_MAX);
+	if (b->has & BF(BK_PHOTO)) {
+		memcpy(c->photo, b->photo, CN_KEY_LEN);
+		c->has_photo = true;
+	}
+	if (b->has & BF(BK_EXPIRES))
+		c->expires = b->expires;
+	return FR_APPLIED;
+}
+
 static enum fold_reason apply_card_op(struct student_state *st,
 				      const struct entry *e)
 {
 	const struct entry_body *b = &e->body;
 	struct card_state *c = fold_card(st, b->card);
+	bool was_lost;
 
 	if (c == NULL)
 		return FR_UNKNOWN_CARD;
@@ -242,7 +382,10 @@ static enum fold_reason apply_card_op(struct student_state *st,
 		set_flag(&c->lost, &c->lost_hlc, true, e->hlc);
 		break;
 	case OP_CARD_FOUND:
+		was_lost = c->lost;
 		set_flag(&c->lost, &c->lost_hlc, false, e->hlc);
+		if (was_lost && !c->lost)
+			expire_temporaries(st);
 		break;
 	case OP_CARD_FREEZE:
 		set_flag(&c->frozen, &c->frozen_hlc, true, e->hlc);
@@ -261,20 +404,51 @@ static enum fold_reason apply_card_op(struct student_state *st,
 		if (b->term > c->registered_term)
 			c->registered_term = b->term;
 		break;
+	case OP_CARD_STICKER:
+		return apply_sticker(st, c, e);
 	case OP_REISSUE_UPDATE:
-		if (!reissue_step_ok(c->reissue_state, b->state))
-			return FR_BAD_TRANSITION;
-		c->reissue_state = b->state;
-		c->reissue_hlc = e->hlc;
-		if (b->has & BF(BK_FEE))
-			c->reissue_fee = b->fee;
-		if (b->has & BF(BK_DELIVERY))
-			c->reissue_delivery = b->delivery;
-		if (b->state == REISSUE_REFUNDED)
-			set_flag(&c->lost, &c->lost_hlc, false, e->hlc);
-		break;
+		return apply_reissue(st, c, e);
 	}
 	return FR_APPLIED;
+}
+
+/* A student who leaves without a transfer (graduation, drop-out) is marked
+ * as left and every card still in use is frozen, as one entry. */
+static enum fold_reason apply_leave(struct student_state *st,
+				    const struct entry *e)
+{
+	const char *r = e->body.reason;
+
+	st->left = !strcmp(r, "graduated") ? LEAVE_GRADUATED :
+		   !strcmp(r, "dropped") ? LEAVE_DROPPED : LEAVE_OTHER;
+	for (int i = 0; i < st->ncards; i++)
+		if (st->cards[i].terminal == TERMINAL_NONE)
+			set_flag(&st->cards[i].frozen, &st->cards[i].frozen_hlc,
+				 true, e->hlc);
+	return FR_APPLIED;
+}
+
+/* A guardian claims the student's e-card: only the guardian the registry
+ * names (student.put's guardian digest), once per student. */
+static enum fold_reason apply_claim(struct student_state *st,
+				    const struct entry *e)
+{
+	if (!st->has_gdd || sodium_memcmp(st->gdd, e->body.gdd, CN_KEY_LEN) != 0)
+		return FR_NOT_GUARDIAN;
+	if (st->claimed)
+		return FR_CLAIMED;
+	st->claimed = true;
+	memcpy(st->claim_gdd, e->body.gdd, CN_KEY_LEN);
+	st->claim_hlc = e->hlc;
+	memcpy(st->claim_origin, e->origin, CN_KEY_LEN);
+	st->claim_seq = e->seq;
+	return FR_APPLIED;
+}
+
+int fold_claim_cmp(const struct student_state *a, const struct student_state *b)
+{
+	return fold_order_cmp(a->claim_hlc, a->claim_origin, a->claim_seq,
+			      b->claim_hlc, b->claim_origin, b->claim_seq);
 }
 
 enum fold_reason fold_apply(const struct fold_env *env, struct student_state *st,
@@ -300,10 +474,17 @@ enum fold_reason fold_apply(const struct fold_env *env, struct student_state *st
 		break;
 	case OP_STUDENT_TRANSFER:
 		copy_str(next.school, e->body.school, CN_SCHOOL_MAX);
+		next.left = LEAVE_NONE; /* in at the new school */
 		why = FR_APPLIED;
 		break;
 	case OP_CARD_ISSUE:
 		why = apply_issue(&next, e);
+		break;
+	case OP_STUDENT_LEAVE:
+		why = apply_leave(&next, e);
+		break;
+	case OP_GUARDIAN_CLAIM:
+		why = apply_claim(&next, e);
 		break;
 	default:
 		why = apply_card_op(&next, e);
@@ -322,8 +503,9 @@ size_t fold_state_encode(const struct student_state *st, uint8_t *buf,
 			 size_t cap)
 {
 	struct bw w = {buf, 0, cap, false};
-	uint8_t flags = (uint8_t)(st->known | st->has_idd << 1 |
-				  st->has_gdd << 2 | st->has_photo << 3);
+	uint8_t flags = (uint8_t)(st->known | st->has_idd << 1 | st->has_gdd << 2 |
+				  st->has_photo << 3 | (st->left != LEAVE_NONE) << 4 |
+				  st->claimed << 5);
 
 	bw_u8(&w, STATE_FORMAT);
 	bw_text(&w, st->edu_id);
@@ -341,6 +523,14 @@ size_t fold_state_encode(const struct student_state *st, uint8_t *buf,
 		bw_put(&w, st->gdd, CN_KEY_LEN);
 	if (st->has_photo)
 		bw_put(&w, st->photo, CN_KEY_LEN);
+	if (st->left != LEAVE_NONE)
+		bw_u8(&w, st->left);
+	if (st->claimed) {
+		bw_put(&w, st->claim_gdd, CN_KEY_LEN);
+		bw_uv(&w, st->claim_hlc);
+		bw_put(&w, st->claim_origin, CN_KEY_LEN);
+		bw_uv(&w, st->claim_seq);
+	}
 	bw_u8(&w, st->ncards);
 	for (int i = 0; i < st->ncards; i++) {
 		const struct card_state *c = &st->cards[i];
@@ -348,7 +538,7 @@ size_t fold_state_encode(const struct student_state *st, uint8_t *buf,
 		bw_u8(&w, c->uid_len);
 		bw_put(&w, c->uid, c->uid_len);
 		bw_u8(&w, (uint8_t)(c->kind | c->terminal << 2 | c->lost << 4 |
-				    c->frozen << 5));
+				    c->frozen << 5 | c->has_photo << 6));
 		bw_uv(&w, c->issued_hlc);
 		bw_uv(&w, c->lost_hlc);
 		bw_uv(&w, c->frozen_hlc);
@@ -363,6 +553,8 @@ size_t fold_state_encode(const struct student_state *st, uint8_t *buf,
 			bw_uv(&w, c->reissue_fee);
 			bw_uv(&w, c->reissue_hlc);
 		}
+		if (c->has_photo)
+			bw_put(&w, c->photo, CN_KEY_LEN);
 	}
 	return w.bad ? 0 : w.len;
 }
@@ -377,7 +569,7 @@ int fold_state_decode(const uint8_t *buf, size_t len, struct student_state *st)
 		return CN_ERR_MALFORMED;
 	br_text(&r, st->edu_id, CN_EDU_ID_MAX);
 	flags = br_u8(&r);
-	if (flags & ~15u)
+	if (flags & ~63u)
 		return CN_ERR_MALFORMED;
 	st->known = flags & 1;
 	st->has_idd = (flags >> 1) & 1;
@@ -396,6 +588,18 @@ int fold_state_decode(const uint8_t *buf, size_t len, struct student_state *st)
 		br_get(&r, st->gdd, CN_KEY_LEN);
 	if (st->has_photo)
 		br_get(&r, st->photo, CN_KEY_LEN);
+	if (flags & 16) {
+		st->left = br_u8(&r);
+		if (st->left == LEAVE_NONE || st->left > LEAVE_OTHER)
+			return CN_ERR_MALFORMED;
+	}
+	st->claimed = (flags >> 5) & 1;
+	if (st->claimed) {
+		br_get(&r, st->claim_gdd, CN_KEY_LEN);
+		st->claim_hlc = br_uv(&r);
+		br_get(&r, st->claim_origin, CN_KEY_LEN);
+		st->claim_seq = br_uv(&r);
+	}
 	st->ncards = br_u8(&r);
 	if (st->ncards > CN_CARDS_MAX)
 		return CN_ERR_MALFORMED;
@@ -408,12 +612,13 @@ int fold_state_decode(const uint8_t *buf, size_t len, struct student_state *st)
 			return CN_ERR_MALFORMED;
 		br_get(&r, c->uid, c->uid_len);
 		bits = br_u8(&r);
-		if (bits & ~0x3fu)
+		if (bits & ~0x7fu)
 			return CN_ERR_MALFORMED;
 		c->kind = bits & 3;
 		c->terminal = (bits >> 2) & 3;
 		c->lost = (bits >> 4) & 1;
 		c->frozen = (bits >> 5) & 1;
+		c->has_photo = (bits >> 6) & 1;
 		c->issued_hlc = br_uv(&r);
 		c->lost_hlc = br_uv(&r);
 		c->frozen_hlc = br_uv(&r);
@@ -428,6 +633,8 @@ int fold_state_decode(const uint8_t *buf, size_t len, struct student_state *st)
 			c->reissue_fee = (uint32_t)br_uv(&r);
 			c->reissue_hlc = br_uv(&r);
 		}
+		if (c->has_photo)
+			br_get(&r, c->photo, CN_KEY_LEN);
 	}
 	return r.bad || r.off != len ? CN_ERR_MALFORMED : CN_OK;
 }

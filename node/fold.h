@@ -41,7 +41,13 @@ struct card_state {
 	uint8_t reissue_delivery; /* enum delivery */
 	uint32_t reissue_fee;     /* fen */
 	uint64_t reissue_hlc;     /* when the request entered its state */
+	bool has_photo;           /* a card sticker (卡贴) set the photo */
+	uint8_t photo[CN_KEY_LEN];
 };
+
+/* Why a student left without a transfer (student.leave). */
+enum leave_reason { LEAVE_NONE = 0, LEAVE_GRADUATED = 1, LEAVE_DROPPED = 2,
+		    LEAVE_OTHER = 3 };
 
 struct student_state {
 	char edu_id[CN_EDU_ID_MAX + 1];
@@ -57,6 +63,15 @@ struct student_state {
 	uint8_t photo[CN_KEY_LEN]; /* BLAKE2b-256 of the photo's JPEG bytes */
 	uint8_t ncards;
 	struct card_state cards[CN_CARDS_MAX];
+	uint8_t left;             /* enum leave_reason; LEAVE_NONE: enrolled */
+	/* The guardian claim (Jiangxi e-card): who claimed and the entry's
+	 * fold order, so that claims of one guardian across students can be
+	 * ranked the same way on every replica (fold_claim_cmp). */
+	bool claimed;
+	uint8_t claim_gdd[CN_KEY_LEN];
+	uint64_t claim_hlc;
+	uint8_t claim_origin[CN_KEY_LEN];
+	uint64_t claim_seq;
 };
 
 /* Why an entry in a history has no effect.  0 means it was applied. */
@@ -78,6 +93,14 @@ enum fold_reason {
 	FR_BAD_TRANSITION,   /* reissue state change not allowed */
 	FR_NODE_LEVEL,       /* node-level op (note, watermark): no history */
 	FR_FORKED,           /* origin has equivocated */
+	FR_NOT_LOST,         /* reissue (reason lost) / temporary card: no lost card */
+	FR_LOSS_PERIOD,      /* reissue of a card lost for less than 10 days */
+	FR_WRONG_DELIVERY,   /* shipped for school delivery, at_school for home */
+	FR_REISSUE_PENDING,  /* replacement issued before the request reached delivery */
+	FR_STUDENT_LEFT,     /* card.issue for a student who left */
+	FR_STICKER_NUMBER,   /* the sticker's number is not the card's */
+	FR_NOT_GUARDIAN,     /* the registry does not name the claimant as guardian */
+	FR_CLAIMED,          /* the student's e-card is already claimed */
 	FR__COUNT
 };
 
@@ -129,6 +152,14 @@ void fold_policy_card(const struct card_state *c, struct policy_card *pc);
  * replica.  Returns the length written (≤ cap) or 0 if cap is too small. */
 size_t fold_digest_bytes(const struct student_state *st, uint8_t *buf,
 			 size_t cap);
+
+/* Order of two guardian claims (students whose `claimed` is set) in the
+ * fold order of their entries: <0, 0, >0.  Of the claims carrying one
+ * guardian digest, the first FOLD_CLAIMS_MAX in this order count; any later
+ * one is over the limit — the same answer on every replica holding the same
+ * entries, though the claims live in different histories. */
+#define FOLD_CLAIMS_MAX 3
+int fold_claim_cmp(const struct student_state *a, const struct student_state *b);
 
 /* Compact binary form stored in LMDB.  fold_state_encode returns the length
  * (≤ cap) or 0 if it does not fit; fold_state_decode returns 0 or

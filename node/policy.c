@@ -335,6 +335,8 @@ enum decision policy_decide(enum profile p, const struct policy_card *c,
 		return DEC_CANCELLED;
 	if (c->terminal == TERMINAL_REPLACED)
 		return DEC_REPLACED;
+	if (c->terminal == TERMINAL_EXPIRED)
+		return DEC_EXPIRED;
 	if (c->lost)
 		return DEC_LOST;
 	if (c->frozen)
@@ -346,6 +348,40 @@ enum decision policy_decide(enum profile p, const struct policy_card *c,
 	if (p == PROFILE_BEIJING && !beijing_ok(c, today))
 		return DEC_UNREGISTERED;
 	return DEC_ACCEPT;
+}
+
+/* ---- reissue fees ----------------------------------------------------- */
+
+/* Beijing (seed 002): 15 yuan; home delivery by courier at most 15 yuan,
+ * paid on delivery; delivery to the school free.  Suzhou (seed 000): 20
+ * yuan, free when the card itself was faulty; EMS delivery 12 yuan.  The
+ * generic profile follows Beijing, the stricter of the two seeds on what is
+ * charged up front. */
+void policy_reissue_fee(enum profile p, enum reissue_reason why, bool home,
+			struct policy_fee *out)
+{
+	memset(out, 0, sizeof *out);
+	if (p == PROFILE_SUZHOU) {
+		out->card = why == RR_FAULTY ? 0 : 2000;
+		out->delivery = home ? 1200 : 0;
+		return;
+	}
+	out->card = 1500;
+	out->courier_max = home ? 1500 : 0;
+}
+
+uint32_t policy_working_days(uint32_t from, uint32_t to)
+{
+	int64_t a = policy_date_to_days(from), b = policy_date_to_days(to);
+	uint32_t n = 0;
+
+	if (!policy_date_valid(from) || !policy_date_valid(to) || b <= a)
+		return 0;
+	/* 1970-01-01 was a Thursday: weekday (0 = Monday) = (days + 3) % 7. */
+	for (int64_t d = a + 1; d <= b; d++)
+		if ((d + 3) % 7 < 5)
+			n++;
+	return n;
 }
 
 /* ---- time zone -------------------------------------------------------- */

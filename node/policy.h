@@ -32,7 +32,10 @@ enum decision {
 	DEC__COUNT
 };
 
-enum terminal { TERMINAL_NONE = 0, TERMINAL_CANCELLED = 1, TERMINAL_REPLACED = 2 };
+/* TERMINAL_EXPIRED: a temporary card whose loss period ended (the lost
+ * card was found, the loss lifted by a refund, or the replacement issued). */
+enum terminal { TERMINAL_NONE = 0, TERMINAL_CANCELLED = 1, TERMINAL_REPLACED = 2,
+		TERMINAL_EXPIRED = 3 };
 
 /* What the decision needs to know of a card. */
 struct policy_card {
@@ -68,6 +71,35 @@ uint32_t policy_term_prev(uint32_t term);
 bool policy_term_grace(uint32_t day);
 /* Is `term` a well-formed term id (YYYY1 or YYYY2, year 2000–2199)? */
 bool policy_term_valid(uint32_t term);
+
+/* ---- reissue (补卡) fees, DESIGN §6 ----------------------------------- */
+
+/* Why a card is reissued: the fee depends on it (Suzhou: a card-quality
+ * fault is free). */
+enum reissue_reason { RR_LOST = 0, RR_DAMAGED = 1, RR_FAULTY = 2 };
+
+struct policy_fee {
+	uint32_t card;          /* fen, paid at 'reissue pay' */
+	uint32_t delivery;      /* fen, prepaid with the card fee (Suzhou EMS) */
+	uint32_t courier_max;   /* fen, at most, paid to the courier on delivery */
+};
+
+/* The fees of a reissue under profile p (see docs/lifecycle.md):
+ *   beijing  15 yuan; home delivery: courier at most 15 yuan, on delivery
+ *   suzhou   20 yuan, 0 for a faulty card; home delivery (EMS) 12 yuan
+ *   generic  as beijing
+ * School delivery is free everywhere. */
+void policy_reissue_fee(enum profile p, enum reissue_reason why, bool home,
+			struct policy_fee *out);
+
+/* The loss period (DESIGN §6): 10 days after the loss a card may be
+ * reissued; until then a temporary card may stand in. */
+#define POLICY_LOSS_PERIOD_MS (10ull * 24 * 3600 * 1000)
+/* Production target of a reissued card, in working days. */
+#define POLICY_PRODUCTION_DAYS 20
+/* Working days (Monday–Friday; public holidays are not modelled) from
+ * local date `from` to `to`, not counting `from`: 0 if to <= from. */
+uint32_t policy_working_days(uint32_t from, uint32_t to);
 
 /* ---- calendar and time zone ----------------------------------------- */
 

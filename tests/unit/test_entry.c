@@ -21,7 +21,7 @@ static const uint8_t all_ops[] = {
 	OP_STUDENT_PUT, OP_STUDENT_TRANSFER, OP_CARD_ISSUE, OP_CARD_LOST,
 	OP_CARD_FOUND, OP_CARD_FREEZE, OP_CARD_UNFREEZE, OP_CARD_CANCEL,
 	OP_CARD_VALIDATE, OP_CARD_REGISTER, OP_REISSUE_UPDATE, OP_NODE_NOTE,
-	OP_CITY_WATERMARK,
+	OP_CITY_WATERMARK, OP_STUDENT_LEAVE, OP_CARD_STICKER, OP_GUARDIAN_CLAIM,
 };
 #define N_ALL_OPS (sizeof all_ops / sizeof all_ops[0])
 
@@ -81,6 +81,8 @@ static void set_field(struct entry_body *b, unsigned k)
 		break;
 	case BK_TIME: b->time = 1700000000123ull; break;
 	case BK_PHOTO: memset(b->photo, 0x33, sizeof b->photo); break;
+	case BK_NUMBER: strcpy(b->number, "BJ2024000123"); break;
+	case BK_OVERRIDE: b->override = 1; break;
 	default: CHECK(0);
 	}
 	b->has |= BF(k);
@@ -449,7 +451,7 @@ static void test_refusals_header(void)
 	refused(&top, CN_ERR_MALFORMED, "hlc must not be zero");
 	base_pairs(&top, &body);
 
-	p_set(&top, 5, v_uint(12));
+	p_set(&top, 5, v_uint(15));
 	refused(&top, CN_ERR_MALFORMED, "unknown op");
 	p_set(&top, 5, v_uint(0));
 	refused(&top, CN_ERR_MALFORMED, "unknown op");
@@ -581,7 +583,7 @@ static void test_structure(void)
 	p_set(&top, 7, v_map(&body));
 	refused(&top, CN_ERR_MALFORMED, "unknown body key");
 	p_del(&body, BK__COUNT);
-	/* photo is student.put's only: a 32-byte string, not for card ops */
+	/* photo belongs to student.put and card.sticker, not card.lost */
 	p_set(&body, BK_PHOTO, v_fill(1, 32));
 	p_set(&top, 7, v_map(&body));
 	refused(&top, CN_ERR_MALFORMED,
@@ -1245,7 +1247,8 @@ static void test_op_table(void)
 		"student.put", "student.transfer", "card.issue", "card.lost",
 		"card.found", "card.freeze", "card.unfreeze", "card.cancel",
 		"card.validate", "card.register", "reissue.update", "node.note",
-		"city.watermark",
+		"city.watermark", "student.leave", "card.sticker",
+		"guardian.claim",
 	};
 	uint32_t req, allowed;
 
