@@ -1433,6 +1433,45 @@ static int count_log(struct replica *r, struct replica_counts *c)
 	return ret;
 }
 
+int replica_count(struct replica *r, struct replica_counts *c)
+{
+	MDB_cursor *cur = NULL;
+	MDB_txn *txn;
+	MDB_stat s;
+	MDB_val k, v;
+	int rc, ret;
+
+	memset(c, 0, sizeof *c);
+	if ((ret = rd_begin(r, &txn)) != CN_OK)
+		return ret;
+	if ((rc = mdb_stat(txn, r->st.dbi[DB_STUDENT], &s)) == 0) {
+		c->students = s.ms_entries;
+		rc = mdb_stat(txn, r->st.dbi[DB_REFUSED], &s);
+	}
+	if (rc == 0) {
+		c->refused = s.ms_entries;
+		rc = mdb_stat(txn, r->st.dbi[DB_FORKS], &s);
+	}
+	if (rc == 0) {
+		c->forks = s.ms_entries;
+		rc = mdb_cursor_open(txn, r->st.dbi[DB_ORIGIN], &cur);
+	}
+	for (rc = rc ? rc : mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (v.mv_size != ORIGIN_REC_LEN) {
+			rc = MDB_CORRUPTED;
+			break;
+		}
+		c->origins++;
+		c->entries += store_rd64((const uint8_t *)v.mv_data + CN_KEY_LEN);
+	}
+	if (cur != NULL)
+		mdb_cursor_close(cur);
+	ret = rc == MDB_NOTFOUND ? CN_OK : store_error(&r->st, rc, "counting");
+	rd_end(r);
+	return ret;
+}
+
 int replica_digest(struct replica *r, uint8_t out[static CN_KEY_LEN],
 		   struct replica_counts *counts)
 {

@@ -248,6 +248,17 @@ int store_reserve(struct store *s, size_t bytes)
 	return CN_OK;
 }
 
+int store_copy(struct store *s, int fd)
+{
+	int rc = mdb_env_copyfd2(s->env, fd, MDB_CP_COMPACT);
+
+	if (rc == MDB_MAP_RESIZED) {
+		set_mapsize(s, 0);
+		rc = mdb_env_copyfd2(s->env, fd, MDB_CP_COMPACT);
+	}
+	return store_error(s, rc, "copying the database");
+}
+
 int store_get(struct store *s, MDB_txn *txn, enum store_db db, const void *k,
 	      size_t klen, MDB_val *v)
 {
