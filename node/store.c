@@ -106,7 +106,13 @@ int store_open(struct store *s, const char *dir, bool rdonly, bool copy,
 	want = initial_map_size(&forced);
 	if (!s->rdonly && (forced || info.me_mapsize < want))
 		mdb_env_set_mapsize(s->env, want);
-	if ((rc = mdb_txn_begin(s->env, NULL, s->rdonly ? MDB_RDONLY : 0, &txn)) != 0)
+	rc = mdb_txn_begin(s->env, NULL, s->rdonly ? MDB_RDONLY : 0, &txn);
+	if (rc == MDB_MAP_RESIZED) {
+		/* Another process grew the map since we read its size. */
+		mdb_env_set_mapsize(s->env, 0);
+		rc = mdb_txn_begin(s->env, NULL, s->rdonly ? MDB_RDONLY : 0, &txn);
+	}
+	if (rc != 0)
 		goto fail;
 	for (int i = 0; i < DB__COUNT; i++) {
 		unsigned f = dbs[i].flags | (create && !s->rdonly ? MDB_CREATE : 0);
