@@ -271,10 +271,12 @@ int replica_digest(struct replica *r, uint8_t out[static CN_KEY_LEN],
 		   struct replica_counts *counts);
 
 /* The counts without the digest, cheaply (one read transaction, table
- * statistics and the origin heads; nothing is decoded): students, entries
- * (every origin's head), refused, forks and origins.  cards is 0 (counting
- * cards needs every student record: replica_digest).  May be called on a
- * view (replica_view_open). */
+ * statistics and the origin heads; nothing is decoded): entries (every
+ * origin's head), refused, forks and origins as replica_digest counts
+ * them; students is the number of student records — every education ID an
+ * entry names, also one whose entries were all refused, which the digest
+ * does not count; cards is 0 (counting cards needs every record).  May be
+ * called on a view (replica_view_open). */
 int replica_count(struct replica *r, struct replica_counts *counts);
 
 /* Full re-verification: every chain link and signature of the log, every

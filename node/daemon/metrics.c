@@ -114,7 +114,8 @@ static void compose(struct metrics *m)
 		one(m, "cardnode_replica_entries", "gauge",
 		    "Log entries held, of every origin.", rc.entries);
 		one(m, "cardnode_replica_students", "gauge",
-		    "Students in the replica.", rc.students);
+		    "Student records in the replica (education IDs named by "
+		    "an entry).", rc.students);
 		one(m, "cardnode_forks", "gauge",
 		    "Conflicting entries held as evidence of forks (an operator "
 		    "must act).", rc.forks);
