@@ -447,6 +447,22 @@ int replica_open(const char *dir, unsigned flags, struct replica **out,
 	ret = read_hex_file(dir, FILE_ROOT_PUB, r->info.root_pub, CN_KEY_LEN,
 			    false, err, errlen);
 	if (ret == CN_OK && !copy) {
+		char path[PATH_MAX + 32];
+
+		snprintf(path, sizeof path, "%s/%s", dir, FILE_IDENTITY);
+		if (stat(path, &sb) != 0 && errno == ENOENT) {
+			snprintf(path, sizeof path, "%s/%s", dir, FILE_SECRET);
+			if (stat(path, &sb) != 0 && errno == ENOENT) {
+				snprintf(err, errlen, "%s holds no identity key and no "
+					 "deployment secret: a backup or a copy of a "
+					 "data directory.  Read it from a node with "
+					 "'cardctl diff %s' or 'cardctl merge %s'; to "
+					 "restore it, 'cardctl init' a new node and "
+					 "merge it (docs/operations.md)", dir, dir, dir);
+				free(r);
+				return CN_ERR_NOTFOUND;
+			}
+		}
 		ret = read_hex_file(dir, FILE_SECRET, secret, CN_KEY_LEN, true,
 				    err, errlen);
 		if (ret == CN_OK) {

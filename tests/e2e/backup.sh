@@ -70,6 +70,10 @@ assert_eq "data.mdb root.pub" "$(ls "$T/bk" | tr '\n' ' ' | sed 's/ $//')" \
 	fail "a key in the backup"
 assert_eq 700 "$(stat -c %a "$T/bk")" "the backup dir mode"
 assert_eq 600 "$(stat -c %a "$T/bk/data.mdb")" "the database's mode"
+# Not a node's data dir: commands on one say what it is.
+expect_exit 1 "$CARDCTL" -d "$T/bk" digest
+assert_grep 'no identity key and no deployment secret: a backup' "$ERR" \
+	"digest on a backup"
 # A copied data dir: diff opens it (src has moved on since: exit 5).
 expect_exit 5 "$CARDCTL" -d "$T/src" diff "$T/bk"
 assert_grep 'we lack|they lack' "$OUT" "diff against the backup"
