@@ -40,6 +40,7 @@ static const struct {
 	{ "import", cmd_import_main, "verify and apply a bundle" },
 	{ "merge", cmd_merge_main, "merge another replica's data directory" },
 	{ "diff", cmd_diff_main, "compare with another replica's data directory" },
+	{ "backup", cmd_backup_main, "a consistent copy of the replica (no keys)" },
 	{ "verify", cmd_verify_main, "re-verify every signature and the state" },
 	{ "digest", cmd_digest_main, "the state digest and counts" },
 	{ "hotlist", cmd_hotlist_main, "the blacklist for readers and transit" },

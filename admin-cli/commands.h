@@ -31,6 +31,8 @@ int cmd_export_main(int argc, char **argv);
 int cmd_import_main(int argc, char **argv);
 int cmd_merge_main(int argc, char **argv);
 int cmd_diff_main(int argc, char **argv);
+/* cmd_backup.c */
+int cmd_backup_main(int argc, char **argv);
 /* cmd_replica.c */
 int cmd_verify_main(int argc, char **argv);
 int cmd_digest_main(int argc, char **argv);

@@ -1,12 +1,15 @@
 /*
- * datadir.c — creating a data dir and reading/writing key files.
+ * datadir.c — creating a data dir, backing one up, and reading/writing key
+ * files.
  */
 #include <dirent.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -171,5 +174,98 @@ int replica_init(const struct replica_init *in,
 	store_close(&r.st);
 	if (ret == CN_OK)
 		memcpy(node_out, pk, CN_KEY_LEN);
+	return ret;
+}
+
+/* ---- backup --------------------------------------------------------------- */
+
+static void backup_undo(const char *dir, bool made)
+{
+	char path[PATH_MAX + 64];
+
+	snprintf(path, sizeof path, "%s/data.mdb", dir);
+	unlink(path);
+	snprintf(path, sizeof path, "%s/%s", dir, FILE_ROOT_PUB);
+	unlink(path);
+	if (made)
+		rmdir(dir);
+}
+
+int replica_backup(struct replica *r, const char *dir, uint64_t *bytes,
+		   uint64_t *entries, char *err, size_t errlen)
+{
+	char path[PATH_MAX + 64];
+	struct replica *copy = NULL;
+	struct replica_counts n;
+	struct stat sb;
+	bool made = false;
+	int fd, ret;
+
+	err[0] = '\0';
+	*bytes = *entries = 0;
+	if (strlen(dir) >= PATH_MAX) {
+		snprintf(err, errlen, "the backup directory name is too long");
+		return CN_ERR_INVAL;
+	}
+	if (mkdir(dir, 0700) == 0) {
+		made = true;
+	} else if (errno != EEXIST) {
+		snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+		return CN_ERR_IO;
+	} else if (dir_empty(dir) != 1) {
+		snprintf(err, errlen, "%s exists and is not an empty directory; a "
+			 "backup goes into a new one", dir);
+		return CN_ERR_EXISTS;
+	}
+	if (chmod(dir, 0700) != 0) {
+		snprintf(err, errlen, "cannot chmod %s: %s", dir, strerror(errno));
+		ret = CN_ERR_IO;
+		goto fail;
+	}
+	snprintf(path, sizeof path, "%s/data.mdb", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+		ret = CN_ERR_IO;
+		goto fail;
+	}
+	ret = store_copy(&r->st, fd);
+	if (ret != CN_OK) {
+		snprintf(err, errlen, "cannot copy the database into %s: %s", path,
+			 r->st.err);
+		close(fd);
+		goto fail;
+	}
+	if (fsync(fd) != 0 || fstat(fd, &sb) != 0) {
+		snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+		close(fd);
+		ret = CN_ERR_IO;
+		goto fail;
+	}
+	close(fd);
+	*bytes = (uint64_t)sb.st_size;
+	snprintf(path, sizeof path, "%s/%s", dir, FILE_ROOT_PUB);
+	if ((ret = write_hex(path, r->info.root_pub, CN_KEY_LEN, 0644, err,
+			     errlen)) != CN_OK)
+		goto fail;
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		(void)fsync(fd);
+		close(fd);
+	}
+	/* The copy must open as a copied data dir does for merge and diff. */
+	if ((ret = replica_open(dir, REPLICA_COPY, &copy, err, errlen)) != CN_OK)
+		goto fail;
+	ret = replica_count(copy, &n);
+	if (ret != CN_OK) {
+		snprintf(err, errlen, "the copy in %s cannot be read: %s", dir,
+			 replica_last_error(copy));
+		replica_close(copy);
+		goto fail;
+	}
+	replica_close(copy);
+	*entries = n.entries;
+	return CN_OK;
+fail:
+	backup_undo(dir, made);
 	return ret;
 }

@@ -447,6 +447,22 @@ int replica_open(const char *dir, unsigned flags, struct replica **out,
 	ret = read_hex_file(dir, FILE_ROOT_PUB, r->info.root_pub, CN_KEY_LEN,
 			    false, err, errlen);
 	if (ret == CN_OK && !copy) {
+		char path[PATH_MAX + 32];
+
+		snprintf(path, sizeof path, "%s/%s", dir, FILE_IDENTITY);
+		if (stat(path, &sb) != 0 && errno == ENOENT) {
+			snprintf(path, sizeof path, "%s/%s", dir, FILE_SECRET);
+			if (stat(path, &sb) != 0 && errno == ENOENT) {
+				snprintf(err, errlen, "%s holds no identity key and no "
+					 "deployment secret: a backup or a copy of a "
+					 "data directory.  Read it from a node with "
+					 "'cardctl diff %s' or 'cardctl merge %s'; to "
+					 "restore it, 'cardctl init' a new node and "
+					 "merge it (docs/operations.md)", dir, dir, dir);
+				free(r);
+				return CN_ERR_NOTFOUND;
+			}
+		}
 		ret = read_hex_file(dir, FILE_SECRET, secret, CN_KEY_LEN, true,
 				    err, errlen);
 		if (ret == CN_OK) {
@@ -1449,6 +1465,45 @@ static int count_log(struct replica *r, struct replica_counts *c)
 			c->forks = s.ms_entries;
 	}
 	mdb_txn_abort(txn);
+	return ret;
+}
+
+int replica_count(struct replica *r, struct replica_counts *c)
+{
+	MDB_cursor *cur = NULL;
+	MDB_txn *txn;
+	MDB_stat s;
+	MDB_val k, v;
+	int rc, ret;
+
+	memset(c, 0, sizeof *c);
+	if ((ret = rd_begin(r, &txn)) != CN_OK)
+		return ret;
+	if ((rc = mdb_stat(txn, r->st.dbi[DB_STUDENT], &s)) == 0) {
+		c->students = s.ms_entries;
+		rc = mdb_stat(txn, r->st.dbi[DB_REFUSED], &s);
+	}
+	if (rc == 0) {
+		c->refused = s.ms_entries;
+		rc = mdb_stat(txn, r->st.dbi[DB_FORKS], &s);
+	}
+	if (rc == 0) {
+		c->forks = s.ms_entries;
+		rc = mdb_cursor_open(txn, r->st.dbi[DB_ORIGIN], &cur);
+	}
+	for (rc = rc ? rc : mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (v.mv_size != ORIGIN_REC_LEN) {
+			rc = MDB_CORRUPTED;
+			break;
+		}
+		c->origins++;
+		c->entries += store_rd64((const uint8_t *)v.mv_data + CN_KEY_LEN);
+	}
+	if (cur != NULL)
+		mdb_cursor_close(cur);
+	ret = rc == MDB_NOTFOUND ? CN_OK : store_error(&r->st, rc, "counting");
+	rd_end(r);
 	return ret;
 }
 

@@ -41,7 +41,7 @@ void replica_close(struct replica *r);
 /* A read-only view of `base` for another thread: it shares base's LMDB
  * environment and has its own read transaction, so a reader thread can
  * answer taps (replica_check_uid / _card, replica_card, replica_student,
- * replica_info, replica_watermark) while base's thread commits a batch.
+ * replica_info, replica_watermark, replica_count) while base's thread commits a batch.
  * Nothing else may be called on a view.  Close it with replica_close()
  * before base.  CN_ERR_INVAL for a replica opened with REPLICA_COPY. */
 int replica_view_open(struct replica *base, struct replica **view);
@@ -273,6 +273,15 @@ struct replica_counts {
 int replica_digest(struct replica *r, uint8_t out[static CN_KEY_LEN],
 		   struct replica_counts *counts);
 
+/* The counts without the digest, cheaply (one read transaction, table
+ * statistics and the origin heads; nothing is decoded): entries (every
+ * origin's head), refused, forks and origins as replica_digest counts
+ * them; students is the number of student records — every education ID an
+ * entry names, also one whose entries were all refused, which the digest
+ * does not count; cards is 0 (counting cards needs every record).  May be
+ * called on a view (replica_view_open). */
+int replica_count(struct replica *r, struct replica_counts *counts);
+
 /* Full re-verification: every chain link and signature of the log, every
  * history re-folded from its entries, and the digest recomputed from that
  * fold.  0 if all agrees with the store; CN_ERR_BADSIG / CN_ERR_MALFORMED
@@ -300,6 +309,21 @@ struct replica_init {
  * existing non-empty dir (CN_ERR_EXISTS).  node_out receives the node id. */
 int replica_init(const struct replica_init *in,
 		 uint8_t node_out[static CN_KEY_LEN], char *err, size_t errlen);
+
+/* A consistent copy of the replica, taken while other processes (the
+ * daemon) go on writing: `dir` (created 0700; an existing one must be
+ * empty, else CN_ERR_EXISTS) receives data.mdb (a compact LMDB copy,
+ * 0600) and root.pub: what a copied data dir needs to be merged or
+ * compared (REPLICA_COPY).  Deliberately not the identity key nor the
+ * deployment secret: a node restored as the same identity would author
+ * entries its old log already holds (a fork, DESIGN §4); a backup is
+ * restored as a new node that merges it (docs/operations.md).  The copy is
+ * then opened and counted: *bytes is the size of data.mdb, *entries the
+ * log entries it holds.  On failure whatever was written is removed (and
+ * dir, if it was created here) and err says why: CN_ERR_EXISTS,
+ * CN_ERR_IO, CN_ERR_STORE. */
+int replica_backup(struct replica *r, const char *dir, uint64_t *bytes,
+		   uint64_t *entries, char *err, size_t errlen);
 
 /* Read a 64-hex-digit secret file (mode must be 0600 or stricter). */
 int datadir_read_secret(const char *path, uint8_t out[static CN_KEY_LEN],

@@ -106,7 +106,13 @@ int store_open(struct store *s, const char *dir, bool rdonly, bool copy,
 	want = initial_map_size(&forced);
 	if (!s->rdonly && (forced || info.me_mapsize < want))
 		mdb_env_set_mapsize(s->env, want);
-	if ((rc = mdb_txn_begin(s->env, NULL, s->rdonly ? MDB_RDONLY : 0, &txn)) != 0)
+	rc = mdb_txn_begin(s->env, NULL, s->rdonly ? MDB_RDONLY : 0, &txn);
+	if (rc == MDB_MAP_RESIZED) {
+		/* Another process grew the map since we read its size. */
+		mdb_env_set_mapsize(s->env, 0);
+		rc = mdb_txn_begin(s->env, NULL, s->rdonly ? MDB_RDONLY : 0, &txn);
+	}
+	if (rc != 0)
 		goto fail;
 	for (int i = 0; i < DB__COUNT; i++) {
 		unsigned f = dbs[i].flags | (create && !s->rdonly ? MDB_CREATE : 0);
@@ -246,6 +252,17 @@ int store_reserve(struct store *s, size_t bytes)
 		mdb_env_info(s->env, &info);
 	}
 	return CN_OK;
+}
+
+int store_copy(struct store *s, int fd)
+{
+	int rc = mdb_env_copyfd2(s->env, fd, MDB_CP_COMPACT);
+
+	if (rc == MDB_MAP_RESIZED) {
+		set_mapsize(s, 0);
+		rc = mdb_env_copyfd2(s->env, fd, MDB_CP_COMPACT);
+	}
+	return store_error(s, rc, "copying the database");
 }
 
 int store_get(struct store *s, MDB_txn *txn, enum store_db db, const void *k,

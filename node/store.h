@@ -80,6 +80,13 @@ int store_grow(struct store *s);
  * transaction of this process may be open). */
 int store_reserve(struct store *s, size_t bytes);
 
+/* A compact, consistent copy of the environment (mdb_env_copyfd2 with
+ * MDB_CP_COMPACT: free pages left out) written to fd, which the caller
+ * opened and closes.  It reads through one read transaction, so writers in
+ * this and other processes go on meanwhile; a map another process grew is
+ * adopted first (no transaction of this process may be open). */
+int store_copy(struct store *s, int fd);
+
 /* Convenience wrappers returning cn errors (CN_ERR_NOTFOUND for
  * MDB_NOTFOUND, CN_ERR_TOOBIG for MDB_MAP_FULL). */
 int store_get(struct store *s, MDB_txn *txn, enum store_db db, const void *k,

@@ -1454,3 +1454,15 @@ int net_oneshot_result(const struct net *n, const char **msg,
 	*peer = n->result_peer;
 	return n->result == 1 ? CN_ERR_PARTIAL : n->result;
 }
+
+void net_counts(struct net *n, struct net_counts *out)
+{
+	memset(out, 0, sizeof *out);
+	for (const struct peer *p = n->peers; p != NULL; p = p->next)
+		out->peers_configured++;
+	for (const struct conn *c = n->conns; c != NULL; c = c->next)
+		if (c->ready && c->confirmed)
+			out->peers_connected++;
+	if (n->worker != NULL)
+		worker_totals(n->worker, &out->applied, &out->refused);
+}

@@ -104,4 +104,14 @@ int net_oneshot_result(const struct net *n, const char **msg,
 bool net_parse_hostport(const char *spec, char *host, size_t hostlen,
 			char *port, size_t portlen);
 
+/* What the daemon's metrics show of the network side. */
+struct net_counts {
+	uint64_t peers_configured;   /* [peers] entries */
+	uint64_t peers_connected;    /* connections past the handshake whose
+				      * peer accepted us (either direction) */
+	uint64_t applied, refused;   /* entries received by sync since the
+				      * start (worker_totals) */
+};
+void net_counts(struct net *n, struct net_counts *out);
+
 #endif

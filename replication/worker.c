@@ -79,6 +79,7 @@ struct worker {
 	struct session **sessions; /* sorted by conn id (ids only grow) */
 	size_t nsessions, capsessions;
 	struct sync_view *view; /* the replica as every session sees it */
+	uint64_t gone_applied, gone_refused; /* of closed sessions; smu */
 	struct sync_session **flushv; /* flush_all()'s group */
 	size_t capflush;
 
@@ -180,9 +181,13 @@ static void session_fail(struct worker *w, struct session *x, const char *why)
 
 static void session_remove(struct worker *w, struct session *x)
 {
+	struct worker_peer last;
 	size_t i;
 
+	peer_state(x, &last);
 	uv_mutex_lock(&w->smu);
+	w->gone_applied += last.applied;
+	w->gone_refused += last.refused;
 	i = lower_bound(w, x->conn);
 	if (i < w->nsessions && w->sessions[i] == x) {
 		memmove(w->sessions + i, w->sessions + i + 1,
@@ -840,4 +845,16 @@ bool worker_peer_state(struct worker *w, uint64_t conn, struct worker_peer *out)
 		}
 	uv_mutex_unlock(&w->smu);
 	return found;
+}
+
+void worker_totals(struct worker *w, uint64_t *applied, uint64_t *refused)
+{
+	uv_mutex_lock(&w->smu);
+	*applied = w->gone_applied;
+	*refused = w->gone_refused;
+	for (size_t i = 0; i < w->nsessions; i++) {
+		*applied += w->sessions[i]->snap.applied;
+		*refused += w->sessions[i]->snap.refused;
+	}
+	uv_mutex_unlock(&w->smu);
 }

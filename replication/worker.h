@@ -147,4 +147,9 @@ int worker_author(struct worker *w, uint64_t token, const struct entry *e);
  * false if the worker has no session of that id. */
 bool worker_peer_state(struct worker *w, uint64_t conn, struct worker_peer *out);
 
+/* Entries received by sync since the worker started, over every session
+ * closed or open: applied, and stored without effect (refused).  Open
+ * sessions count as of their last snapshot (at most half a second old). */
+void worker_totals(struct worker *w, uint64_t *applied, uint64_t *refused);
+
 #endif

@@ -30,6 +30,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "net.h"
 #include "policy.h"
 #include "cn.h"
@@ -66,6 +67,7 @@ struct daemon {
 	struct replica *r;
 	struct net *net;
 	struct taps *taps;
+	struct metrics *metrics;
 	bool stopping;
 	char status_path[1100];
 };
@@ -105,6 +107,8 @@ static void on_stop_signal(uv_signal_t *h, int signum)
 		return;
 	d->stopping = true;
 	log_info("%s: stopping", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	metrics_stop(d->metrics);
+	d->metrics = NULL;
 	taps_stop(d->taps);
 	d->taps = NULL;
 	net_stop(d->net, on_net_stopped, d);
@@ -135,7 +139,9 @@ static void on_sighup(uv_signal_t *h, int signum)
 	    c.reader_mode != d->cfg.reader_mode ||
 	    strcmp(c.reader_name, d->cfg.reader_name) != 0 ||
 	    c.tap_log_days != d->cfg.tap_log_days ||
-	    c.flag_stale != d->cfg.flag_stale)
+	    c.flag_stale != d->cfg.flag_stale ||
+	    strcmp(c.metrics_file, d->cfg.metrics_file) != 0 ||
+	    c.metrics_interval_s != d->cfg.metrics_interval_s)
 		log_warn("SIGHUP: only [peers] and log_level are reloaded; the "
 			 "other changes take effect at the next start");
 	if (net_set_peers(d->net, (const char *const *)c.peers, c.npeers, err,
@@ -271,11 +277,21 @@ static int run(const char *path)
 		if ((rc = taps_start(&d.taps, &d.loop, d.r, &tc, err, sizeof err)) != 0)
 			log_error("reader: %s", err);
 	}
+	/* Likewise before the net: the metrics read the replica through a view. */
+	if (rc == 0 && d.cfg.metrics_file[0] != '\0' &&
+	    (rc = metrics_start(&d.metrics, &d.loop, d.r, d.cfg.metrics_file,
+				d.cfg.metrics_interval_s, err, sizeof err)) != 0) {
+		log_error("metrics: %s", err);
+		taps_stop(d.taps);
+		d.taps = NULL;
+	}
 	if (rc != 0) {
 		d.stopping = true;
 		on_net_stopped(&d);
 		ret = EXIT_RUNTIME;
 	} else if ((rc = net_start(&d.net, &d.loop, d.r, &nc, err, sizeof err)) != 0) {
+		metrics_stop(d.metrics);
+		d.metrics = NULL;
 		taps_stop(d.taps);
 		d.taps = NULL;
 		log_error("%s", err);
@@ -284,6 +300,7 @@ static int run(const char *path)
 		ret = rc == CN_ERR_INVAL ? EXIT_USAGE : EXIT_RUNTIME;
 	} else {
 		taps_set_net(d.taps, d.net);
+		metrics_set_sources(d.metrics, d.net, d.taps);
 		log_info("running: %zu peers configured", d.cfg.npeers);
 	}
 	uv_run(&d.loop, UV_RUN_DEFAULT);

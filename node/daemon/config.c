@@ -35,6 +35,8 @@ static const struct key {
 	{"reader", "name"},             /* 10 */
 	{"reader", "tap_log_days"},     /* 11 */
 	{"reader", "flag_stale"},       /* 12 */
+	{"node", "metrics_file"},       /* 13 */
+	{"node", "metrics_interval"},   /* 14 */
 };
 
 __attribute__((format(printf, 2, 3)))
@@ -188,6 +190,21 @@ static int on_key(void *user, const char *section, const char *name,
 			return 1;
 		}
 		return bad(p, "flag_stale '%s' is not yes or no", value);
+	case 13:
+		if (strcmp(value, "none") == 0) {
+			c->metrics_file[0] = '\0';
+			return 1;
+		}
+		if (!copy(c->metrics_file, sizeof c->metrics_file, value) ||
+		    value[0] != '/' || value[strlen(value) - 1] == '/')
+			return bad(p, "metrics_file '%s' must be an absolute file "
+				   "path (or none)", value);
+		return 1;
+	case 14:
+		if (!parse_uint(value, 1, 3600, &c->metrics_interval_s))
+			return bad(p, "metrics_interval '%s' is not 1–3600 seconds",
+				   value);
+		return 1;
 	}
 	return 0;
 }
@@ -211,6 +228,7 @@ bool config_load(const char *path, struct config *c, char *err, size_t errlen)
 	strcpy(c->reader_name, "reader");
 	c->tap_log_days = 90;
 	c->flag_stale = true;
+	c->metrics_interval_s = 15;
 	if ((f = fopen(path, "r")) == NULL) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return false;

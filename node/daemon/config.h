@@ -27,6 +27,8 @@ struct config {
 	unsigned keepalive_s;
 	unsigned dead_after_s;
 	unsigned max_connections;
+	char metrics_file[1024];       /* Prometheus textfile; "" = none */
+	unsigned metrics_interval_s;
 	/* [peers] */
 	char *peers[CONFIG_PEERS_MAX];
 	size_t npeers;

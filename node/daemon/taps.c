@@ -43,6 +43,7 @@ struct taps {
 	struct sim_reader *sim;
 	bool up;                /* the backend is there */
 	uint64_t count;         /* taps answered */
+	uint64_t by_decision[DEC__COUNT];
 	uint64_t next_token;
 	struct pending *pending;
 	uv_timer_t timer;       /* tap log sync (1 s) and prune */
@@ -72,6 +73,8 @@ static void record(struct taps *t, struct pending *p)
 			 n ? " " : "");
 	}
 	t->count++;
+	if ((unsigned)pl->decision < DEC__COUNT)
+		t->by_decision[pl->decision]++;
 	if (pl->disagree)
 		log_warn("tap %s: %s card %s student %s: %s", uid, dec,
 			 pl->card[0] ? pl->card : "-",
@@ -348,4 +351,9 @@ void taps_stop(struct taps *t)
 	replica_close(t->view);
 	t->view = NULL;
 	uv_close((uv_handle_t *)&t->timer, on_timer_closed);
+}
+
+void taps_counts(const struct taps *t, uint64_t out[static DEC__COUNT])
+{
+	memcpy(out, t->by_decision, sizeof t->by_decision);
 }

@@ -47,6 +47,8 @@ void taps_set_net(struct taps *t, struct net *net);
 void taps_authored(void *ctx, uint64_t token, int rc, const char *why);
 /* One status line for DATA/daemon.status: "reader DEVICE MODE STATE TAPS". */
 void taps_status(void *ctx, FILE *f);
+/* Taps answered since the start, by decision (enum decision). */
+void taps_counts(const struct taps *t, uint64_t out[static DEC__COUNT]);
 /* Stop the backend, sync and close the tap log, close the view and the
  * timers (the loop finishes closing them).  t may be NULL. */
 void taps_stop(struct taps *t);
