@@ -1668,10 +1668,16 @@ int replica_bulk_begin(struct replica *r, bool *on)
 	/* For comparisons (tests, benchmarks): the entry-by-entry path. */
 	if (getenv("CARDNODE_NO_BULK") != NULL && *getenv("CARDNODE_NO_BULK") != '\0')
 		return CN_OK;
+	/* Another process bulk-importing into this data dir: take the
+	 * entry-by-entry path rather than wait. */
+	if ((ret = bulk_lock(r)) != CN_OK)
+		return ret == CN_ERR_EXISTS ? CN_OK : ret;
 	ret = with_write_txn(r, bulk_begin_fn, on);
 	if (ret != CN_OK)
 		*on = false;
 	r->bulk = *on;
+	if (!r->bulk)
+		bulk_unlock(r);
 	return ret;
 }
 
@@ -1687,6 +1693,7 @@ int replica_bulk_end(struct replica *r, struct ingest_report *rep)
 	ret = replica_rebuild(r, &got);
 	if (ret == CN_OK) {
 		r->bulk = false;
+		bulk_unlock(r);
 		if (rep != NULL) {
 			rep->applied += got.applied;
 			rep->refused += got.refused;

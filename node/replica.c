@@ -3,11 +3,15 @@
  * read-only query.  The write path is in ingest.c.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -426,6 +430,7 @@ int replica_open(const char *dir, unsigned flags, struct replica **out,
 	err[0] = '\0';
 	if (r == NULL)
 		return CN_ERR_NOMEM;
+	r->bulk_lock = -1;
 	if (sodium_init() < 0) {
 		free(r);
 		return CN_ERR_IO;
@@ -509,6 +514,12 @@ int replica_open(const char *dir, unsigned flags, struct replica **out,
 		snprintf(err, errlen, "cannot load certificates: %s", r->st.err);
 		goto fail;
 	}
+	if (pending && bulk_lock(r) == CN_ERR_EXISTS) {
+		/* A bulk import is under way in another process (a node
+		 * bootstrapping): it rebuilds the tables itself when it ends.
+		 * Until then they lag the log; leave them alone. */
+		pending = false;
+	}
 	if (pending) {
 		/* A bulk import was cut short: the student, card, UID, hotlist
 		 * and refused tables lag the log.  Rebuild them before anyone
@@ -531,6 +542,7 @@ int replica_open(const char *dir, unsigned flags, struct replica **out,
 			if (ret == CN_OK)
 				ret = ret2;
 		}
+		bulk_unlock(r);
 		if (ret != CN_OK)
 			goto fail;
 	}
@@ -541,6 +553,33 @@ fail:
 	return ret;
 }
 
+int bulk_lock(struct replica *r)
+{
+	char path[PATH_MAX + 16];
+	int fd;
+
+	if (r->bulk_lock >= 0)
+		return CN_OK;
+	snprintf(path, sizeof path, "%s/bulk.lock", r->dir);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
+		return CN_ERR_IO;
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		int e = errno;
+		close(fd);
+		return e == EWOULDBLOCK ? CN_ERR_EXISTS : CN_ERR_IO;
+	}
+	r->bulk_lock = fd;
+	return CN_OK;
+}
+
+void bulk_unlock(struct replica *r)
+{
+	if (r->bulk_lock >= 0) {
+		close(r->bulk_lock); /* releases the flock */
+		r->bulk_lock = -1;
+	}
+}
+
 void replica_close(struct replica *r)
 {
 	if (r == NULL)
@@ -548,6 +587,7 @@ void replica_close(struct replica *r)
 	if (r->rtxn != NULL)
 		mdb_txn_abort(r->rtxn);
 	r->rtxn = NULL;
+	bulk_unlock(r);
 	store_close(&r->st);
 	authority_free(r->auth);
 	free(r->origins);
@@ -710,6 +750,7 @@ int replica_view_open(struct replica *base, struct replica **out)
 		return CN_ERR_INVAL; /* a copied data dir has no views */
 	if ((v = calloc(1, sizeof *v)) == NULL)
 		return CN_ERR_NOMEM;
+	v->bulk_lock = -1;
 	memcpy(v->dir, base->dir, sizeof v->dir);
 	v->flags = REPLICA_RDONLY;
 	store_view(&base->st, &v->st);

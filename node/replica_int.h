@@ -68,6 +68,9 @@ struct replica {
 	size_t auth_ncerts, auth_nrevs; /* records `auth` was loaded from */
 	uint64_t seen_txnid;      /* replica_changed(): last txn id seen */
 	bool bulk;                /* bulk import: ingest stores the log only */
+	int bulk_lock;            /* DATA/bulk.lock, held (flock) during a bulk
+				   * import so that no other process rebuilds
+				   * the tables under it; -1 when not held */
 	/* Bulk import: ingest_txn()'s item and decoded-entry arrays, kept
 	 * from one batch to the next (a batch's decoded entries take about
 	 * 100 MB, which malloc() would map and clear afresh every time).
@@ -75,6 +78,12 @@ struct replica {
 	void *bulk_items, *bulk_decoded;
 	size_t bulk_cap;
 };
+
+/* Take DATA/bulk.lock exclusively without waiting: 0, or CN_ERR_EXISTS
+ * when another process holds it (its bulk import is under way), or
+ * CN_ERR_IO.  bulk_unlock() releases it (no-op when not held). */
+int bulk_lock(struct replica *r);
+void bulk_unlock(struct replica *r);
 
 /* Free the arrays kept between the batches of a bulk import. */
 void bulk_scratch_free(struct replica *r);
