@@ -28,7 +28,7 @@ static const struct {
 	{ "id", cmd_id_main, "show this node's identity" },
 	{ "cert", cmd_cert_main, "issue or install a node certificate" },
 	{ "revoke", cmd_revoke_main, "revoke a node, or install a revocation" },
-	{ "student", cmd_student_main, "put, transfer, leave, show or find a student" },
+	{ "student", cmd_student_main, "put, import, transfer, leave, show or find a student" },
 	{ "card", cmd_card_main, "issue a card, report it lost/found, freeze, "
 				 "cancel, validate, register, sticker, show" },
 	{ "reissue", cmd_reissue_main, "replacement cards (补卡): request, pay, "
