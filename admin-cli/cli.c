@@ -863,6 +863,25 @@ int cli_author_ex(struct replica *r, struct entry *e,
 	return CLI_OK;
 }
 
+int cli_author_on_card(const struct cli_cmd *cmd, struct entry *e,
+		       const char *card, void (*extra)(void *ctx), void *ctx)
+{
+	struct replica *r = NULL;
+	struct student_state st;
+	int idx, ret;
+
+	if ((ret = cli_actor_check(cmd)))
+		return ret;
+	if ((ret = cli_open(0, &r)))
+		return ret;
+	if ((ret = cli_find_card(r, card, &st, &idx)) == CLI_OK) {
+		snprintf(e->key, sizeof e->key, "%s", st.edu_id);
+		ret = cli_author_ex(r, e, extra, ctx);
+	}
+	replica_close(r);
+	return ret;
+}
+
 /* ---- progress ---------------------------------------------------------- */
 
 static bool progress_shown;

@@ -206,6 +206,12 @@ int cli_author(struct replica *r, struct entry *e);
  * called inside the object, after the common keys). */
 int cli_author_ex(struct replica *r, struct entry *e,
 		  void (*extra)(void *ctx), void *ctx);
+/* Author `e` on card `card` (its key is the student holding the card):
+ * checks the actor, opens the replica, finds the card (exit 3 if no
+ * student holds it), authors as cli_author_ex, closes.  For commands whose
+ * entry is complete before the replica is read. */
+int cli_author_on_card(const struct cli_cmd *cmd, struct entry *e,
+		       const char *card, void (*extra)(void *ctx), void *ctx);
 
 /* ---- command groups ("card issue", "cert install" …) --------------------- */
 

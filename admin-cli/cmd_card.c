@@ -297,11 +297,9 @@ static int card_flag(const struct cli_cmd *cmd, uint8_t op, int argc,
 	const struct cli_opt opts[] = {
 		{ "reason", &reason, NULL }, CLI_OPT_ACTOR, CLI_OPT_END
 	};
-	struct replica *r = NULL;
-	struct student_state st;
 	struct entry e;
 	uint32_t required = 0, allowed = 0;
-	int idx, ret;
+	int ret;
 
 	if ((ret = cli_parse(cmd, argc, argv, opts, 1)) >= 0)
 		return ret;
@@ -322,18 +320,7 @@ static int card_flag(const struct cli_cmd *cmd, uint8_t op, int argc,
 		snprintf(e.body.reason, sizeof e.body.reason, "%s", reason);
 		e.body.has |= BF(BK_REASON);
 	}
-	if ((ret = cli_actor_check(cmd)))
-		return ret;
-
-	if ((ret = cli_open(0, &r)))
-		return ret;
-	if ((ret = cli_find_card(r, card, &st, &idx)))
-		goto cleanup;
-	snprintf(e.key, sizeof e.key, "%s", st.edu_id);
-	ret = cli_author(r, &e);
-cleanup:
-	replica_close(r);
-	return ret;
+	return cli_author_on_card(cmd, &e, card, NULL, NULL);
 }
 
 static int card_lost(int argc, char **argv)
@@ -587,11 +574,9 @@ static int card_sticker(int argc, char **argv)
 		{ "valid-through", &valid, NULL },
 		CLI_OPT_ACTOR, CLI_OPT_END
 	};
-	struct replica *r = NULL;
-	struct student_state st;
 	struct entry e;
 	uint32_t month;
-	int idx, ret;
+	int ret;
 
 	if ((ret = cli_parse(cmd, argc, argv, opts, 1)) >= 0)
 		return ret;
@@ -628,17 +613,7 @@ static int card_sticker(int argc, char **argv)
 								(int)(month % 100));
 		e.body.has |= BF(BK_EXPIRES);
 	}
-	if ((ret = cli_actor_check(cmd)))
-		return ret;
-	if ((ret = cli_open(0, &r)))
-		return ret;
-	if ((ret = cli_find_card(r, card, &st, &idx)))
-		goto cleanup;
-	snprintf(e.key, sizeof e.key, "%s", st.edu_id);
-	ret = cli_author(r, &e);
-cleanup:
-	replica_close(r);
-	return ret;
+	return cli_author_on_card(cmd, &e, card, NULL, NULL);
 }
 
 /* ---- card show ----------------------------------------------------------- */

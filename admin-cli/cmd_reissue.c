@@ -39,28 +39,6 @@ static const char *yuan(uint32_t fen)
 	return b;
 }
 
-/* Find the card and author a reissue.update to `state` (with the fields
- * already in e->body). */
-static int reissue_step(const struct cli_cmd *cmd, struct entry *e,
-			const char *card, void (*extra)(void *), void *ctx)
-{
-	struct replica *r = NULL;
-	struct student_state st;
-	int idx, ret;
-
-	if ((ret = cli_actor_check(cmd)))
-		return ret;
-	if ((ret = cli_open(0, &r)))
-		return ret;
-	if ((ret = cli_find_card(r, card, &st, &idx)))
-		goto cleanup;
-	snprintf(e->key, sizeof e->key, "%s", st.edu_id);
-	ret = cli_author_ex(r, e, extra, ctx);
-cleanup:
-	replica_close(r);
-	return ret;
-}
-
 static void step_entry(struct entry *e, const char *card, uint8_t state)
 {
 	cli_entry_init(e, OP_REISSUE_UPDATE, NULL);
@@ -227,7 +205,7 @@ static int plain_step(const struct cli_cmd *cmd, uint8_t state, int argc,
 	if ((ret = cli_check_card_no(cmd, argv[optind])))
 		return ret;
 	step_entry(&e, argv[optind], state);
-	return reissue_step(cmd, &e, argv[optind], NULL, NULL);
+	return cli_author_on_card(cmd, &e, argv[optind], NULL, NULL);
 }
 
 static int reissue_pay(int argc, char **argv)
