@@ -410,13 +410,14 @@ static bool role_allows(uint8_t role, const struct entry *e)
 		case OP_CARD_UNFREEZE: case OP_CARD_CANCEL:
 		case OP_CARD_VALIDATE: case OP_CARD_REGISTER: case OP_NODE_NOTE:
 		case OP_STUDENT_LEAVE: case OP_CARD_STICKER:
+		case OP_AUTH_SUBMIT: case OP_AUTH_APPROVE: case OP_AUTH_REJECT:
 			return true;
 		}
 		return false;
 	case ROLE_SERVICE:
 		switch (e->op) {
 		case OP_CARD_LOST: case OP_CARD_FOUND: case OP_CARD_VALIDATE:
-		case OP_NODE_NOTE: case OP_GUARDIAN_CLAIM:
+		case OP_NODE_NOTE: case OP_GUARDIAN_CLAIM: case OP_AUTH_SUBMIT:
 			return true;
 		case OP_REISSUE_UPDATE:
 			/* Waiving the loss period is for district/city only. */
@@ -445,14 +446,25 @@ enum fold_reason authority_authorize(void *ctx, const struct entry *e,
 		return FR_CERT_TIME;
 	if (!role_allows(c->role, e))
 		return FR_ROLE;
+	/* A class teacher reviews at the school's own node; district and
+	 * city review as administrators. */
+	if ((e->op == OP_AUTH_APPROVE || e->op == OP_AUTH_REJECT) &&
+	    e->body.reviewer == REVIEWER_CLASS_TEACHER && c->role != ROLE_SCHOOL)
+		return FR_ROLE;
 	if (st == NULL || c->role == ROLE_CITY || c->role == ROLE_SERVICE)
 		return FR_APPLIED;
 	/* District and school act inside their scope: a new student is
-	 * judged by the school its first student.put names, a known one by
-	 * the school it is at now. */
-	school = st->known ? st->school :
-	         (e->op == OP_STUDENT_PUT && (e->body.has & BF(BK_SCHOOL))) ?
-	         e->body.school : NULL;
+	 * judged by the school its first student.put names, a known one (or
+	 * a record under identity review) by the school it is at now, and a
+	 * submission by the school it applies to. */
+	if (e->op == OP_AUTH_SUBMIT)
+		school = e->body.school;
+	else if (st->known || st->auth != AUTH_NONE)
+		school = st->school;
+	else if (e->op == OP_STUDENT_PUT && (e->body.has & BF(BK_SCHOOL)))
+		school = e->body.school;
+	else
+		school = NULL;
 	if (school == NULL)
 		return FR_UNKNOWN_STUDENT;
 	if (!authority_scope_covers(c->role, c->scope, school))

@@ -42,6 +42,7 @@ const char *cn_strerror(int err);
 #define CN_NAME_MAX 96        /* bytes of UTF-8 */
 #define CN_CLASS_MAX 16       /* bytes of UTF-8 */
 #define CN_REASON_MAX 128     /* bytes of UTF-8 */
+#define CN_SUBJECT_MAX 48     /* a teacher's subject, bytes of UTF-8 */
 #define CN_ACTOR_MAX 64       /* bytes of UTF-8 */
 #define CN_TEXT_MAX 512       /* node.note text, bytes of UTF-8 */
 #define CN_UID_MAX 10         /* chip UID: 4, 7 or 10 bytes */

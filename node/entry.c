@@ -21,6 +21,7 @@
 #define ENTRY_GRADE_MAX 12
 #define YEAR_MIN 2000
 #define YEAR_MAX 2199
+#define SINCE_MIN 1940 /* a teacher's first year in post */
 
 static const char sig_domain[] = "cardnode-entry-v1";
 
@@ -57,6 +58,17 @@ static const char sig_domain[] = "cardnode-entry-v1";
 	  BF(BK_CARD) | BF(BK_NUMBER) | BF(BK_SCHOOL) | BF(BK_PHOTO) |       \
 	  BF(BK_EXPIRES))                                                    \
 	X(OP_GUARDIAN_CLAIM, "guardian.claim", BF(BK_GDD), BF(BK_GDD))       \
+	X(OP_AUTH_SUBMIT, "auth.submit",                                     \
+	  BF(BK_PERSON) | BF(BK_NAME) | BF(BK_SCHOOL) | BF(BK_IDD),          \
+	  BF(BK_PERSON) | BF(BK_NAME) | BF(BK_SCHOOL) | BF(BK_IDD) |         \
+	  BF(BK_GENDER) | BF(BK_GRADE) | BF(BK_CLASS) | BF(BK_STAGE) |       \
+	  BF(BK_SINCE) | BF(BK_SUBJECT) | BF(BK_GDD) | BF(BK_PHOTO))         \
+	X(OP_AUTH_APPROVE, "auth.approve",                                   \
+	  BF(BK_REVIEWER) | BF(BK_SUBMISSION),                               \
+	  BF(BK_REVIEWER) | BF(BK_SUBMISSION))                               \
+	X(OP_AUTH_REJECT, "auth.reject",                                     \
+	  BF(BK_REVIEWER) | BF(BK_SUBMISSION) | BF(BK_REASON),               \
+	  BF(BK_REVIEWER) | BF(BK_SUBMISSION) | BF(BK_REASON))               \
 	X(OP_NODE_NOTE, "node.note", BF(BK_TEXT), BF(BK_TEXT))               \
 	X(OP_CITY_WATERMARK, "city.watermark", BF(BK_VV) | BF(BK_TIME),      \
 	  BF(BK_VV) | BF(BK_TIME))
@@ -97,7 +109,12 @@ enum field_type {
 	X(a, BK_TIME, "time", FT_UINT, time, 0)                              \
 	X(a, BK_PHOTO, "photo", FT_KEY32, photo, 0)                          \
 	X(a, BK_NUMBER, "number", FT_TEXT, number, 1)                        \
-	X(a, BK_OVERRIDE, "override", FT_UINT, override, 0)
+	X(a, BK_OVERRIDE, "override", FT_UINT, override, 0)                  \
+	X(a, BK_PERSON, "person", FT_UINT, person, 0)                        \
+	X(a, BK_SINCE, "since", FT_UINT, since, 0)                           \
+	X(a, BK_SUBJECT, "subject", FT_TEXT, subject, 1)                     \
+	X(a, BK_REVIEWER, "reviewer", FT_UINT, reviewer, 0)                  \
+	X(a, BK_SUBMISSION, "submission", FT_UINT, submission, 0)
 
 struct op_info {
 	uint8_t op;
@@ -454,6 +471,13 @@ static bool value_ok(const struct entry_body *b, unsigned k)
 	case BK_TIME: return b->time > 0;
 	case BK_NUMBER: return entry_card_no_valid(b->number);
 	case BK_OVERRIDE: return b->override == 1;
+	case BK_PERSON:
+		return b->person == PERSON_STUDENT || b->person == PERSON_TEACHER;
+	case BK_SINCE: return b->since >= SINCE_MIN && b->since <= YEAR_MAX;
+	case BK_REVIEWER:
+		return b->reviewer == REVIEWER_CLASS_TEACHER ||
+		       b->reviewer == REVIEWER_ADMIN;
+	case BK_SUBMISSION: return b->submission > 0;
 	default: return true; /* texts: text_ok(); digests: any bytes */
 	}
 }

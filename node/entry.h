@@ -40,6 +40,11 @@ enum entry_op {
 	OP_STUDENT_LEAVE = 12,   /* left without a transfer [reason]: cards frozen */
 	OP_CARD_STICKER = 13,    /* 卡贴 [card, number, school, photo?, expires?] */
 	OP_GUARDIAN_CLAIM = 14,  /* Jiangxi e-card claim [gdd] */
+	/* Jiangsu identity authentication (docs/authentication.md); the key
+	 * is the education card number the record is approved under. */
+	OP_AUTH_SUBMIT = 15,     /* [person, name, school, idd, …] */
+	OP_AUTH_APPROVE = 16,    /* [reviewer, submission] */
+	OP_AUTH_REJECT = 17,     /* [reviewer, submission, reason] */
 	OP_NODE_NOTE = 20,
 	OP_CITY_WATERMARK = 21,
 };
@@ -73,7 +78,13 @@ enum body_key {
 			   * student.put, and card.sticker's photo */
 	BK_NUMBER = 24,   /* tstr, card.sticker: the number printed on the sticker */
 	BK_OVERRIDE = 25, /* uint 1, reissue.update: waive the 10-day loss period */
-	BK__COUNT = 26
+	BK_PERSON = 26,   /* uint enum person: auth.submit */
+	BK_SINCE = 27,    /* uint YYYY: year of enrolment (student) or of
+			   * taking up the post (teacher), auth.submit */
+	BK_SUBJECT = 28,  /* tstr, the subject a teacher teaches, auth.submit */
+	BK_REVIEWER = 29, /* uint enum reviewer: auth.approve / auth.reject */
+	BK_SUBMISSION = 30, /* uint, the hlc of the auth.submit reviewed */
+	BK__COUNT = 31    /* at most 31: `has` is a uint32_t of BF() bits */
 };
 #define BF(k) (1u << (k))
 
@@ -86,6 +97,9 @@ enum reissue_state {
 	REISSUE_COLLECTED = 6, REISSUE_REFUNDED = 7
 };
 enum delivery { DELIVERY_NONE = 0, DELIVERY_HOME = 1, DELIVERY_SCHOOL = 2 };
+enum person { PERSON_NONE = 0, PERSON_STUDENT = 1, PERSON_TEACHER = 2 };
+enum reviewer { REVIEWER_NONE = 0, REVIEWER_CLASS_TEACHER = 1,
+		REVIEWER_ADMIN = 2 };
 
 #define ENTRY_VV_MAX 700 /* origins in one watermark (fits CN_PAYLOAD_MAX) */
 
@@ -121,6 +135,11 @@ struct entry_body {
 	uint8_t photo[CN_KEY_LEN];
 	char number[CN_CARD_NO_MAX + 1];
 	uint8_t override;
+	uint8_t person;
+	uint32_t since;
+	char subject[CN_SUBJECT_MAX + 1];
+	uint8_t reviewer;
+	uint64_t submission;
 };
 
 struct entry {

@@ -36,6 +36,11 @@ static const struct {
 	[FR_STICKER_NUMBER] = {"sticker_number", "the sticker's number does not match the card's"},
 	[FR_NOT_GUARDIAN] = {"not_guardian", "the school registry does not name this person as the student's guardian"},
 	[FR_CLAIMED] = {"claimed", "the student's e-card is already claimed"},
+	[FR_AUTH_DONE] = {"auth_done", "the record is already approved (change it with student.put)"},
+	[FR_AUTH_PENDING] = {"auth_pending", "the record awaits its identity review"},
+	[FR_NOT_SUBMITTED] = {"not_submitted", "no submission awaits review"},
+	[FR_STALE_REVIEW] = {"stale_review", "the record was submitted again after the one reviewed"},
+	[FR_REVIEWER] = {"reviewer", "a teacher's record is reviewed by an administrator, not a class teacher"},
 };
 
 const char *fold_reason_name(enum fold_reason r)
@@ -445,6 +450,74 @@ static enum fold_reason apply_claim(struct student_state *st,
 	return FR_APPLIED;
 }
 
+/* ---- identity authentication (Jiangsu, docs/authentication.md) ------- */
+
+/* A submission is a whole form: it replaces every field of the record,
+ * and is under review until approved or rejected.  A rejected record can
+ * be submitted again; an approved one is changed with student.put. */
+static enum fold_reason apply_auth_submit(struct student_state *st,
+					  const struct entry *e)
+{
+	const struct entry_body *b = &e->body;
+	struct student_state next;
+
+	if (st->known)
+		return FR_AUTH_DONE;
+	fold_init(&next, st->edu_id);
+	next.person = b->person;
+	copy_str(next.name, b->name, CN_NAME_MAX);
+	copy_str(next.school, b->school, CN_SCHOOL_MAX);
+	copy_str(next.class_, b->class_, CN_CLASS_MAX);
+	next.gender = b->gender;
+	next.grade = b->grade;
+	next.stage = b->stage;
+	next.since = (uint16_t)b->since;
+	copy_str(next.subject, b->subject, CN_SUBJECT_MAX);
+	memcpy(next.idd, b->idd, CN_KEY_LEN);
+	next.has_idd = true;
+	if (b->has & BF(BK_GDD)) {
+		memcpy(next.gdd, b->gdd, CN_KEY_LEN);
+		next.has_gdd = true;
+	}
+	if (b->has & BF(BK_PHOTO)) {
+		memcpy(next.photo, b->photo, CN_KEY_LEN);
+		next.has_photo = true;
+	}
+	next.auth = AUTH_SUBMITTED;
+	next.auth_hlc = e->hlc;
+	next.submission_hlc = e->hlc;
+	*st = next;
+	return FR_APPLIED;
+}
+
+/* Approval or rejection of the submission in force — exactly the one the
+ * reviewer saw (`submission`), so a record submitted again meanwhile is
+ * not approved unseen.  Of two reviews written concurrently, the first in
+ * fold order stands and the other is refused, on every replica alike. */
+static enum fold_reason apply_auth_review(struct student_state *st,
+					  const struct entry *e)
+{
+	const struct entry_body *b = &e->body;
+
+	if (st->auth != AUTH_SUBMITTED)
+		return FR_NOT_SUBMITTED;
+	if (b->submission != st->submission_hlc)
+		return FR_STALE_REVIEW;
+	if (b->reviewer == REVIEWER_CLASS_TEACHER &&
+	    st->person != PERSON_STUDENT)
+		return FR_REVIEWER;
+	st->reviewer = b->reviewer;
+	st->auth_hlc = e->hlc;
+	if (e->op == OP_AUTH_APPROVE) {
+		st->auth = AUTH_APPROVED;
+		st->known = true;
+	} else {
+		st->auth = AUTH_REJECTED;
+		copy_str(st->auth_reason, b->reason, CN_REASON_MAX);
+	}
+	return FR_APPLIED;
+}
+
 int fold_claim_cmp(const struct student_state *a, const struct student_state *b)
 {
 	return fold_order_cmp(a->claim_hlc, a->claim_origin, a->claim_seq,
@@ -464,7 +537,10 @@ enum fold_reason fold_apply(const struct fold_env *env, struct student_state *st
 		if (why != FR_APPLIED)
 			return why;
 	}
-	if (!st->known && e->op != OP_STUDENT_PUT)
+	if (e->op == OP_STUDENT_PUT && !st->known && st->auth != AUTH_NONE)
+		return FR_AUTH_PENDING;
+	if (!st->known && e->op != OP_STUDENT_PUT && e->op != OP_AUTH_SUBMIT &&
+	    e->op != OP_AUTH_APPROVE && e->op != OP_AUTH_REJECT)
 		return FR_UNKNOWN_STUDENT;
 	/* Work on a copy so a refusal half-way leaves `st` as it was. */
 	next = *st;
@@ -486,6 +562,13 @@ enum fold_reason fold_apply(const struct fold_env *env, struct student_state *st
 	case OP_GUARDIAN_CLAIM:
 		why = apply_claim(&next, e);
 		break;
+	case OP_AUTH_SUBMIT:
+		why = apply_auth_submit(&next, e);
+		break;
+	case OP_AUTH_APPROVE:
+	case OP_AUTH_REJECT:
+		why = apply_auth_review(&next, e);
+		break;
 	default:
 		why = apply_card_op(&next, e);
 		break;
@@ -499,13 +582,21 @@ enum fold_reason fold_apply(const struct fold_env *env, struct student_state *st
 
 #define STATE_FORMAT 2
 
+/* The authentication fields are stored (flag 64) only where a record went
+ * through it, so that every other state, and its digest, stays as it was
+ * before they existed. */
+static bool has_auth(const struct student_state *st)
+{
+	return st->person != PERSON_NONE || st->auth != AUTH_NONE;
+}
+
 size_t fold_state_encode(const struct student_state *st, uint8_t *buf,
 			 size_t cap)
 {
 	struct bw w = {buf, 0, cap, false};
 	uint8_t flags = (uint8_t)(st->known | st->has_idd << 1 | st->has_gdd << 2 |
 				  st->has_photo << 3 | (st->left != LEAVE_NONE) << 4 |
-				  st->claimed << 5);
+				  st->claimed << 5 | has_auth(st) << 6);
 
 	bw_u8(&w, STATE_FORMAT);
 	bw_text(&w, st->edu_id);
@@ -530,6 +621,16 @@ size_t fold_state_encode(const struct student_state *st, uint8_t *buf,
 		bw_uv(&w, st->claim_hlc);
 		bw_put(&w, st->claim_origin, CN_KEY_LEN);
 		bw_uv(&w, st->claim_seq);
+	}
+	if (has_auth(st)) {
+		bw_u8(&w, st->person);
+		bw_u8(&w, st->auth);
+		bw_u8(&w, st->reviewer);
+		bw_uv(&w, st->since);
+		bw_uv(&w, st->auth_hlc);
+		bw_uv(&w, st->submission_hlc);
+		bw_text(&w, st->subject);
+		bw_text(&w, st->auth_reason);
 	}
 	bw_u8(&w, st->ncards);
 	for (int i = 0; i < st->ncards; i++) {
@@ -569,7 +670,7 @@ int fold_state_decode(const uint8_t *buf, size_t len, struct student_state *st)
 		return CN_ERR_MALFORMED;
 	br_text(&r, st->edu_id, CN_EDU_ID_MAX);
 	flags = br_u8(&r);
-	if (flags & ~63u)
+	if (flags & ~127u)
 		return CN_ERR_MALFORMED;
 	st->known = flags & 1;
 	st->has_idd = (flags >> 1) & 1;
@@ -599,6 +700,22 @@ int fold_state_decode(const uint8_t *buf, size_t len, struct student_state *st)
 		st->claim_hlc = br_uv(&r);
 		br_get(&r, st->claim_origin, CN_KEY_LEN);
 		st->claim_seq = br_uv(&r);
+	}
+	if (flags & 64) {
+		uint64_t since;
+		st->person = br_u8(&r);
+		st->auth = br_u8(&r);
+		st->reviewer = br_u8(&r);
+		since = br_uv(&r);
+		st->auth_hlc = br_uv(&r);
+		st->submission_hlc = br_uv(&r);
+		br_text(&r, st->subject, CN_SUBJECT_MAX);
+		br_text(&r, st->auth_reason, CN_REASON_MAX);
+		if (st->person > PERSON_TEACHER || st->auth > AUTH_REJECTED ||
+		    st->reviewer > REVIEWER_ADMIN || since > UINT16_MAX ||
+		    !has_auth(st))
+			return CN_ERR_MALFORMED;
+		st->since = (uint16_t)since;
 	}
 	st->ncards = br_u8(&r);
 	if (st->ncards > CN_CARDS_MAX)

@@ -45,6 +45,11 @@ struct card_state {
 	uint8_t photo[CN_KEY_LEN];
 };
 
+/* Where a record stands in the Jiangsu identity authentication
+ * (auth.submit / auth.approve / auth.reject). */
+enum auth_state { AUTH_NONE = 0, AUTH_SUBMITTED = 1, AUTH_APPROVED = 2,
+		  AUTH_REJECTED = 3 };
+
 /* Why a student left without a transfer (student.leave). */
 enum leave_reason { LEAVE_NONE = 0, LEAVE_GRADUATED = 1, LEAVE_DROPPED = 2,
 		    LEAVE_OTHER = 3 };
@@ -72,6 +77,17 @@ struct student_state {
 	uint64_t claim_hlc;
 	uint8_t claim_origin[CN_KEY_LEN];
 	uint64_t claim_seq;
+	/* Identity authentication (Jiangsu).  A submitted or rejected record
+	 * holds the submitted fields above but is not `known`; approval makes
+	 * it known, with the history key as its education card number. */
+	uint8_t person;           /* enum person; PERSON_NONE: by student.put */
+	uint8_t auth;             /* enum auth_state */
+	uint8_t reviewer;         /* enum reviewer of the approval/rejection */
+	uint16_t since;           /* YYYY enrolled / took up the post, 0 none */
+	uint64_t auth_hlc;        /* hlc of the entry that set `auth` */
+	uint64_t submission_hlc;  /* hlc of the submission in force */
+	char subject[CN_SUBJECT_MAX + 1];
+	char auth_reason[CN_REASON_MAX + 1]; /* why it was rejected */
 };
 
 /* Why an entry in a history has no effect.  0 means it was applied. */
@@ -101,6 +117,11 @@ enum fold_reason {
 	FR_STICKER_NUMBER,   /* the sticker's number is not the card's */
 	FR_NOT_GUARDIAN,     /* the registry does not name the claimant as guardian */
 	FR_CLAIMED,          /* the student's e-card is already claimed */
+	FR_AUTH_DONE,        /* auth.submit for a record already approved */
+	FR_AUTH_PENDING,     /* student.put on a record still under review */
+	FR_NOT_SUBMITTED,    /* approve/reject with no submission waiting */
+	FR_STALE_REVIEW,     /* the review is of an earlier submission */
+	FR_REVIEWER,         /* a class teacher reviewing a teacher's record */
 	FR__COUNT
 };
 

@@ -22,6 +22,7 @@ static const uint8_t all_ops[] = {
 	OP_CARD_FOUND, OP_CARD_FREEZE, OP_CARD_UNFREEZE, OP_CARD_CANCEL,
 	OP_CARD_VALIDATE, OP_CARD_REGISTER, OP_REISSUE_UPDATE, OP_NODE_NOTE,
 	OP_CITY_WATERMARK, OP_STUDENT_LEAVE, OP_CARD_STICKER, OP_GUARDIAN_CLAIM,
+	OP_AUTH_SUBMIT, OP_AUTH_APPROVE, OP_AUTH_REJECT,
 };
 #define N_ALL_OPS (sizeof all_ops / sizeof all_ops[0])
 
@@ -83,6 +84,11 @@ static void set_field(struct entry_body *b, unsigned k)
 	case BK_PHOTO: memset(b->photo, 0x33, sizeof b->photo); break;
 	case BK_NUMBER: strcpy(b->number, "BJ2024000123"); break;
 	case BK_OVERRIDE: b->override = 1; break;
+	case BK_PERSON: b->person = PERSON_TEACHER; break;
+	case BK_SINCE: b->since = 1998; break;
+	case BK_SUBJECT: strcpy(b->subject, "\xe6\x95\xb0\xe5\xad\xa6"); break;
+	case BK_REVIEWER: b->reviewer = REVIEWER_CLASS_TEACHER; break;
+	case BK_SUBMISSION: b->submission = (1700000000001ull << 16) | 2; break;
 	default: CHECK(0);
 	}
 	b->has |= BF(k);
@@ -451,7 +457,7 @@ static void test_refusals_header(void)
 	refused(&top, CN_ERR_MALFORMED, "hlc must not be zero");
 	base_pairs(&top, &body);
 
-	p_set(&top, 5, v_uint(15));
+	p_set(&top, 5, v_uint(18));
 	refused(&top, CN_ERR_MALFORMED, "unknown op");
 	p_set(&top, 5, v_uint(0));
 	refused(&top, CN_ERR_MALFORMED, "unknown op");
@@ -702,6 +708,23 @@ static void test_refusals_body(void)
 	body_case(OP_STUDENT_PUT, BK_PHOTO, v_fill(1, 32), 0, NULL);
 	body_case(OP_CITY_WATERMARK, BK_TIME, v_uint(0), CN_ERR_MALFORMED,
 		  "invalid value for body field 'time'");
+	/* identity authentication */
+	body_case(OP_AUTH_SUBMIT, BK_PERSON, v_uint(0), CN_ERR_MALFORMED,
+		  "invalid value for body field 'person'");
+	body_case(OP_AUTH_SUBMIT, BK_PERSON, v_uint(3), CN_ERR_MALFORMED, NULL);
+	body_case(OP_AUTH_SUBMIT, BK_PERSON, v_uint(1), 0, NULL);
+	body_case(OP_AUTH_SUBMIT, BK_SINCE, v_uint(1939), CN_ERR_MALFORMED,
+		  "invalid value for body field 'since'");
+	body_case(OP_AUTH_SUBMIT, BK_SINCE, v_uint(1940), 0, NULL);
+	body_case(OP_AUTH_SUBMIT, BK_SINCE, v_uint(2200), CN_ERR_MALFORMED, NULL);
+	body_case(OP_AUTH_SUBMIT, BK_SUBJECT, v_tstr(""), CN_ERR_MALFORMED,
+		  "invalid value for body field 'subject'");
+	body_case(OP_AUTH_APPROVE, BK_REVIEWER, v_uint(0), CN_ERR_MALFORMED,
+		  "invalid value for body field 'reviewer'");
+	body_case(OP_AUTH_REJECT, BK_REVIEWER, v_uint(3), CN_ERR_MALFORMED, NULL);
+	body_case(OP_AUTH_APPROVE, BK_REVIEWER, v_uint(2), 0, NULL);
+	body_case(OP_AUTH_APPROVE, BK_SUBMISSION, v_uint(0), CN_ERR_MALFORMED,
+		  "invalid value for body field 'submission'");
 	/* school, texts */
 	body_case(OP_STUDENT_TRANSFER, BK_SCHOOL, v_tstr("110105-001"),
 		  CN_ERR_MALFORMED, "invalid value for body field 'school'");
@@ -1248,7 +1271,7 @@ static void test_op_table(void)
 		"card.found", "card.freeze", "card.unfreeze", "card.cancel",
 		"card.validate", "card.register", "reissue.update", "node.note",
 		"city.watermark", "student.leave", "card.sticker",
-		"guardian.claim",
+		"guardian.claim", "auth.submit", "auth.approve", "auth.reject",
 	};
 	uint32_t req, allowed;
 
