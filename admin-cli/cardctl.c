@@ -29,6 +29,8 @@ static const struct {
 	{ "cert", cmd_cert_main, "issue or install a node certificate" },
 	{ "revoke", cmd_revoke_main, "revoke a node, or install a revocation" },
 	{ "student", cmd_student_main, "put, import, transfer, leave, show or find a student" },
+	{ "auth", cmd_auth_main, "identity authentication (Jiangsu): submit, "
+				 "approve, reject, list, show" },
 	{ "card", cmd_card_main, "issue a card, report it lost/found, freeze, "
 				 "cancel, validate, register, sticker, show" },
 	{ "reissue", cmd_reissue_main, "replacement cards (补卡): request, pay, "

@@ -3,6 +3,7 @@
  */
 #include "cli.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -339,6 +340,30 @@ int cli_actor_check(const struct cli_cmd *cmd)
 		return cli_usage_error(cmd, "actor contains control "
 					    "characters; give --actor");
 	return CLI_OK;
+}
+
+/* A guardian phone or ID number: 3-32 of 0-9 A-Z a-z, '+' first allowed;
+ * spaces and '-' are dropped so that formatting does not change the
+ * digest. */
+bool cli_guardian_normalize(const char *s,
+			    char out[static CLI_GUARDIAN_MAX + 1])
+{
+	size_t n = 0;
+
+	for (size_t i = 0; s[i]; i++) {
+		char ch = (char)toupper((unsigned char)s[i]);
+
+		if (ch == ' ' || ch == '-')
+			continue;
+		if (!((ch >= '0' && ch <= '9') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch == '+' && n == 0)))
+			return false;
+		if (n == CLI_GUARDIAN_MAX)
+			return false;
+		out[n++] = ch;
+	}
+	out[n] = '\0';
+	return n >= 3;
 }
 
 /* Does s look like YYYY-MM-DD (digits and dashes, whatever the values)?

@@ -157,6 +157,13 @@ int cli_check_school(const struct cli_cmd *cmd, const char *opt,
 int cli_check_text(const struct cli_cmd *cmd, const char *opt,
 		   const char *s, size_t max);
 
+/* A guardian phone or ID number: 3-32 of 0-9 A-Z a-z, '+' first allowed,
+ * upper-cased into out, spaces and '-' dropped (formatting must not change
+ * its digest).  False if it is not one. */
+#define CLI_GUARDIAN_MAX 32
+bool cli_guardian_normalize(const char *s,
+			    char out[static CLI_GUARDIAN_MAX + 1]);
+
 /* One information field of a student.put, by its name ("name", "school",
  * "grade", "class", "stage", "gender"), from its text: checked and set in
  * *b (with its BF bit).  `student put` and `student import` share it, so

@@ -217,6 +217,15 @@ static int card_issue(int argc, char **argv)
 		goto cleanup;
 	}
 	rc = replica_student(r, student, &st);
+	if (rc == 0 && !st.known && st.auth != AUTH_NONE) {
+		cli_err("refused: record '%s' is %s, not approved: a card "
+			"comes after the identity review ('cardctl auth show "
+			"%s')", student,
+			st.auth == AUTH_REJECTED ? "rejected" : "awaiting review",
+			student);
+		ret = CLI_REFUSED;
+		goto cleanup;
+	}
 	if (rc == CN_ERR_NOTFOUND || (rc == 0 && !st.known)) {
 		cli_err("no student '%s' is known here (--student); write it "
 			"first with 'cardctl student put'",

@@ -15,12 +15,12 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "edunum.h"
 #include "json.h"
 #include "policy.h"
 #include "replica.h"
 
 #define IDNUM_MAX 20
-#define GUARDIAN_MAX 32
 #define FIND_MAX 64
 
 /*
@@ -49,29 +49,6 @@ static bool idnum_normalize(const char *s, char out[static IDNUM_MAX + 1])
 	if (digits17 && !(out[17] == 'X' || (out[17] >= '0' && out[17] <= '9')))
 		return false;
 	return true;
-}
-
-/* A guardian phone or ID number: 3-32 of 0-9 A-Z a-z, '+' first allowed;
- * spaces and '-' are dropped so that formatting does not change the
- * digest. */
-static bool guardian_normalize(const char *s, char out[static GUARDIAN_MAX + 1])
-{
-	size_t n = 0;
-
-	for (size_t i = 0; s[i]; i++) {
-		char ch = (char)toupper((unsigned char)s[i]);
-
-		if (ch == ' ' || ch == '-')
-			continue;
-		if (!((ch >= '0' && ch <= '9') || (ch >= 'A' && ch <= 'Z') ||
-		      (ch == '+' && n == 0)))
-			return false;
-		if (n == GUARDIAN_MAX)
-			return false;
-		out[n++] = ch;
-	}
-	out[n] = '\0';
-	return n >= 3;
 }
 
 static int idnum_error(const struct cli_cmd *cmd)
@@ -127,7 +104,7 @@ static int student_put(int argc, char **argv)
 		{ "guardian-id", &guardian_s, NULL },
 		CLI_OPT_ACTOR, CLI_OPT_END
 	};
-	char idnum[IDNUM_MAX + 1] = "", guardian[GUARDIAN_MAX + 1] = "";
+	char idnum[IDNUM_MAX + 1] = "", guardian[CLI_GUARDIAN_MAX + 1] = "";
 	struct replica *r = NULL;
 	struct student_state st;
 	struct entry e;
@@ -178,7 +155,7 @@ static int student_put(int argc, char **argv)
 		ret = idnum_error(cmd);
 		goto cleanup;
 	}
-	if (guardian_s && !guardian_normalize(guardian_s, guardian)) {
+	if (guardian_s && !cli_guardian_normalize(guardian_s, guardian)) {
 		ret = cli_usage_error(cmd,
 				      "--guardian is not a phone or ID number "
 				      "(3-32 characters of 0-9 A-Z, '+' first); "
@@ -199,6 +176,15 @@ static int student_put(int argc, char **argv)
 	if (rc && rc != CN_ERR_NOTFOUND) {
 		cli_err("cannot read student '%s': %s", e.key, cn_strerror(rc));
 		ret = cli_exit_of(rc);
+		goto cleanup;
+	}
+	if ((rc == CN_ERR_NOTFOUND || (!st.known && st.auth == AUTH_NONE)) &&
+	    edunum_valid(e.key)) {
+		cli_err("refused: '%s' has the form of an education card number "
+			"(19 digits with a check digit), which only identity "
+			"review gives ('cardctl auth'); choose another edu_id",
+			e.key);
+		ret = CLI_REFUSED;
 		goto cleanup;
 	}
 	if (rc == CN_ERR_NOTFOUND || !st.known) {
@@ -335,6 +321,12 @@ static int student_show(int argc, char **argv)
 		json_object_begin();
 		json_kv_str("edu_id", st.edu_id);
 		json_kv_bool("known", st.known);
+		json_kv_str("person", st.person == PERSON_TEACHER ? "teacher"
+								  : "student");
+		json_kv_str_or_null("identity_review",
+				    st.auth == AUTH_SUBMITTED ? "submitted" :
+				    st.auth == AUTH_APPROVED ? "approved" :
+				    st.auth == AUTH_REJECTED ? "rejected" : NULL);
 		json_kv_str_or_null("name", st.name);
 		json_kv_str_or_null("school", st.school);
 		json_kv_str_or_null("gender", cli_gender_name(st.gender));
@@ -365,10 +357,19 @@ static int student_show(int argc, char **argv)
 		goto cleanup;
 	}
 
-	printf("%-16s%s\n", "student", st.edu_id);
-	if (!st.known)
+	printf("%-16s%s\n", st.person == PERSON_TEACHER ? "teacher" : "student",
+	       st.edu_id);
+	if (!st.known && st.auth != AUTH_NONE)
+		printf("%-16s%s\n", "state",
+		       st.auth == AUTH_REJECTED
+			       ? "identity review rejected (cardctl auth show)"
+			       : "awaiting identity review (cardctl auth show)");
+	else if (!st.known)
 		printf("%-16s%s\n", "state",
 		       "not yet known here (entries wait for its student.put)");
+	else if (st.auth == AUTH_APPROVED)
+		printf("%-16s%s\n", "state",
+		       "approved by identity review: education card number");
 	printf("%-16s%s\n", "name", st.name[0] ? st.name : "-");
 	printf("%-16s%s\n", "school", st.school[0] ? st.school : "-");
 	if (st.gender)
@@ -381,6 +382,12 @@ static int student_show(int argc, char **argv)
 		printf("%-16s%s\n", "stage", cli_stage_name(st.stage));
 	if (st.grad)
 		printf("%-16s%s\n", "graduation", cli_date(st.grad));
+	if (st.since)
+		printf("%-16s%u\n",
+		       st.person == PERSON_TEACHER ? "in post since" : "enrolled",
+		       st.since);
+	if (st.subject[0])
+		printf("%-16s%s\n", "subject", st.subject);
 	printf("%-16s%s\n", "id number", st.has_idd ? "on file" : "-");
 	printf("%-16s%s\n", "guardian", st.has_gdd ? "on file" : "-");
 	printf("%-16s%s\n", "photo",
@@ -622,11 +629,11 @@ static int claims_of(struct replica *r, const uint8_t gdd[static CN_KEY_LEN],
 }
 
 static int read_guardian(const struct cli_cmd *cmd, const char *s,
-			 char out[static GUARDIAN_MAX + 1])
+			 char out[static CLI_GUARDIAN_MAX + 1])
 {
 	if (!s)
 		return cli_usage_error(cmd, "--guardian-id X is required");
-	if (!guardian_normalize(s, out))
+	if (!cli_guardian_normalize(s, out))
 		return cli_usage_error(cmd, "--guardian-id: not a phone or ID "
 					    "number (3-32 of 0-9 A-Z, '+' "
 					    "first)");
@@ -646,7 +653,7 @@ static int claim_list(int argc, char **argv)
 	const char *gid = NULL;
 	const struct cli_opt opts[] = { { "guardian-id", &gid, NULL },
 					CLI_OPT_END };
-	char guardian[GUARDIAN_MAX + 1];
+	char guardian[CLI_GUARDIAN_MAX + 1];
 	uint8_t gdd[CN_KEY_LEN];
 	struct claim_walk w = { 0 };
 	struct replica *r = NULL;
@@ -698,7 +705,7 @@ int cmd_claim_main(int argc, char **argv)
 		{ "student", &student, NULL },
 		CLI_OPT_ACTOR, CLI_OPT_END
 	};
-	char guardian[GUARDIAN_MAX + 1];
+	char guardian[CLI_GUARDIAN_MAX + 1];
 	struct claim_walk w = { 0 };
 	struct replica *r = NULL;
 	struct student_state st;

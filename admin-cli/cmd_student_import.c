@@ -24,6 +24,7 @@
 #include "authority.h"
 #include "cli.h"
 #include "commands.h"
+#include "edunum.h"
 #include "enroll.h"
 #include "json.h"
 #include "replica.h"
@@ -418,6 +419,11 @@ static const char *row_check(struct import *im,
 	if (rc && rc != CN_ERR_NOTFOUND) {
 		*fatal = cli_exit_of(rc);
 		*why = cn_strerror(rc);
+		return "edu_id";
+	}
+	if ((rc == CN_ERR_NOTFOUND || !im->st.known) && edunum_valid(e->key)) {
+		*why = "has the form of an education card number (19 digits "
+		       "with a check digit), which only identity review gives";
 		return "edu_id";
 	}
 	if (rc == 0 && im->st.known && strcmp(im->st.school, e->body.school)) {

@@ -18,6 +18,8 @@ int cmd_student_main(int argc, char **argv);
 int cmd_claim_main(int argc, char **argv);
 /* cmd_student_import.c: "student import" */
 int student_import_main(int argc, char **argv);
+/* cmd_auth.c */
+int cmd_auth_main(int argc, char **argv);
 /* cmd_reissue.c */
 int cmd_reissue_main(int argc, char **argv);
 /* cmd_card.c */

@@ -17,6 +17,7 @@
 
 #include "bytes.h"
 #include "cbor_rw.h"
+#include "edunum.h"
 #include "hlc.h"
 #include "replica_int.h"
 #include "util.h"
@@ -474,6 +475,8 @@ int replica_open(const char *dir, unsigned flags, struct replica **out,
 			derive_key(secret, "cardnode-id-digest-v1", r->id_key);
 			derive_key(secret, "cardnode-network-key-v1", r->net_key);
 			derive_key(secret, "cardnode-card-master-v1", r->card_key);
+			derive_key(secret, "cardnode-edu-card-number-v1",
+				   r->num_key);
 			r->has_secret = true;
 			sodium_memzero(secret, sizeof secret);
 		}
@@ -597,6 +600,7 @@ void replica_close(struct replica *r)
 	sodium_memzero(r->id_key, sizeof r->id_key);
 	sodium_memzero(r->net_key, sizeof r->net_key);
 	sodium_memzero(r->card_key, sizeof r->card_key);
+	sodium_memzero(r->num_key, sizeof r->num_key);
 	free(r);
 }
 
@@ -699,6 +703,23 @@ void replica_id_digest(const struct replica *r, const char *number,
 	crypto_generichash(out, CN_KEY_LEN, (const uint8_t *)norm, n, r->id_key,
 			   CN_KEY_LEN);
 	sodium_memzero(norm, sizeof norm);
+}
+
+int replica_edu_number(const struct replica *r, const char *idnum,
+		       char out[static 20], const char **why)
+{
+	uint64_t m;
+
+	out[0] = '\0';
+	*why = NULL;
+	if (!r->has_secret) {
+		*why = "this data directory holds no deployment secret";
+		return CN_ERR_PERM;
+	}
+	if ((*why = edunum_index(idnum, &m)) != NULL)
+		return CN_ERR_INVAL;
+	edunum_make(r->num_key, m, out);
+	return CN_OK;
 }
 
 /* ---- read transactions ------------------------------------------------- */

@@ -87,6 +87,12 @@ int replica_card_master_key(const struct replica *r,
  * deployment's identity-digest key (DESIGN §8). */
 void replica_id_digest(const struct replica *r, const char *number,
 		       uint8_t out[static CN_KEY_LEN]);
+/* The education card number (node/edunum.h) of an identity number (upper
+ * case, as enroll_idnum_check() leaves it) into out[EDUNUM_LEN + 1]:
+ * CN_OK; CN_ERR_PERM without the deployment secret; CN_ERR_INVAL, with
+ * *why, if the number is of a form the scheme does not cover. */
+int replica_edu_number(const struct replica *r, const char *idnum,
+		       char out[static 20], const char **why);
 
 /* ---- writing --------------------------------------------------------- */
 

@@ -58,6 +58,7 @@ struct replica {
 	uint8_t id_key[CN_KEY_LEN];
 	uint8_t net_key[CN_KEY_LEN];
 	uint8_t card_key[CN_KEY_LEN]; /* card master key (reader/card.h) */
+	uint8_t num_key[CN_KEY_LEN];  /* education card numbers (edunum.h) */
 	struct authority *auth;
 	struct fold_env fenv;
 	MDB_txn *rtxn;            /* reusable read transaction (reset) */
