@@ -361,7 +361,7 @@ static int auth_review(const struct cli_cmd *cmd, uint8_t op, int argc,
 	struct replica *r = NULL;
 	struct student_state st;
 	struct entry e;
-	int ret;
+	int rc, ret;
 
 	if ((ret = cli_parse(cmd, argc, argv,
 			     op == OP_AUTH_APPROVE ? approve_opts : reject_opts,
@@ -396,7 +396,13 @@ static int auth_review(const struct cli_cmd *cmd, uint8_t op, int argc,
 	if ((ret = cli_open(0, &r)))
 		return ret;
 	replica_info(r, &info);
-	if (replica_student(r, key, &st) != 0 || st.auth == AUTH_NONE) {
+	rc = replica_student(r, key, &st);
+	if (rc && rc != CN_ERR_NOTFOUND) {
+		cli_err("cannot read record '%s': %s", key, cn_strerror(rc));
+		ret = cli_exit_of(rc);
+		goto cleanup;
+	}
+	if (rc || st.auth == AUTH_NONE) {
 		cli_err("no record '%s' has been submitted here", key);
 		ret = CLI_NOTFOUND;
 		goto cleanup;
@@ -581,7 +587,7 @@ static int auth_show(int argc, char **argv)
 	struct replica *r = NULL;
 	struct student_state st;
 	const char *key;
-	int ret;
+	int rc, ret;
 
 	if ((ret = cli_parse(cmd, argc, argv, NULL, 1)) >= 0)
 		return ret;
@@ -590,7 +596,13 @@ static int auth_show(int argc, char **argv)
 		return ret;
 	if ((ret = cli_open(REPLICA_RDONLY, &r)))
 		return ret;
-	if (replica_student(r, key, &st) != 0 || st.auth == AUTH_NONE) {
+	rc = replica_student(r, key, &st);
+	if (rc && rc != CN_ERR_NOTFOUND) {
+		cli_err("cannot read record '%s': %s", key, cn_strerror(rc));
+		ret = cli_exit_of(rc);
+		goto cleanup;
+	}
+	if (rc || st.auth == AUTH_NONE) {
 		cli_err("no record '%s' has been submitted here", key);
 		ret = CLI_NOTFOUND;
 		goto cleanup;
@@ -612,7 +624,8 @@ static int auth_show(int argc, char **argv)
 			json_null();
 		json_kv_str_or_null("class", st.class_);
 		json_kv_str_or_null("stage", cli_stage_name(st.stage));
-		json_key(st.person == PERSON_TEACHER ? "since" : "enrolled");
+		json_key(st.person == PERSON_TEACHER ? "in_post_since"
+						     : "enrolled");
 		if (st.since)
 			json_uint(st.since);
 		else
