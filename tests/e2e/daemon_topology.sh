@@ -62,6 +62,20 @@ echo "school B: lost, ${dt} ms after school A wrote it"
 grep -q "$(node_addr school_a)" "$T/school_b.log" &&
 	fail "school B connected to school A directly"
 
+say "identity review across the daemons: submitted at A, approved by the district"
+"$CARDCTL" -d "$T/school_a" auth submit --person student --name 韩梅梅 \
+	--school 110101-0001 --grade 3 --class 3-1 --enrolled 2022 \
+	--guardian 13800000009 --id-number 11010120170305002X >"$OUT"
+rec=$(sed -n 's/^  record \([0-9]*\) .*/\1/p' "$OUT")
+[ -n "$rec" ] || fail "no record number from auth submit"
+wait_until 10 "$CARDCTL" -d "$T/district" auth show "$rec" ||
+	fail "the submission never reached the district"
+"$CARDCTL" -d "$T/district" auth approve "$rec" --as admin >/dev/null
+wait_until 10 sh -c "'$CARDCTL' -d '$T/school_b' --json auth show '$rec' |
+	grep -q '\"state\": \"approved\"'" ||
+	fail "school B never saw the approval"
+echo "school B: record $rec approved, through the district"
+
 say "status: peers, the city watermark"
 wait_until 10 same_digest city district school_a school_b || fail "no convergence"
 wait_until 5 sh -c "[ \$('$CARDCTL' -d '$T/district' --json status |
