@@ -761,6 +761,36 @@ static uint32_t issued_date(const struct card_state *c)
 	return c->issued_hlc ? policy_local_date(c->issued_hlc >> 16, NULL) : 0;
 }
 
+void cli_json_info(const struct student_state *st)
+{
+	json_kv_str_or_null("gender", cli_gender_name(st->gender));
+	json_key("grade");
+	if (st->grade)
+		json_uint(st->grade);
+	else
+		json_null();
+	json_kv_str_or_null("class", st->class_);
+	json_kv_str_or_null("stage", cli_stage_name(st->stage));
+}
+
+void cli_text_info(const struct student_state *st)
+{
+	if (st->gender)
+		printf("%-16s%s\n", "gender", cli_gender_name(st->gender));
+	if (st->grade)
+		printf("%-16s%u\n", "grade", st->grade);
+	if (st->class_[0])
+		printf("%-16s%s\n", "class", st->class_);
+	if (st->stage)
+		printf("%-16s%s\n", "stage", cli_stage_name(st->stage));
+	if (st->since)
+		printf("%-16s%u\n",
+		       st->person == PERSON_TEACHER ? "in post since" : "enrolled",
+		       st->since);
+	if (st->subject[0])
+		printf("%-16s%s\n", "subject", st->subject);
+}
+
 void cli_json_card(const struct student_state *st, const struct card_state *c)
 {
 	json_object_begin();

@@ -196,6 +196,13 @@ const char *cli_stage_name(uint8_t stage);
 const char *cli_gender_name(uint8_t gender);
 const char *cli_reissue_name(uint8_t state);
 
+/* A student's or teacher's information fields: as JSON keys (gender,
+ * grade, class, stage; null when unset) inside the object being written,
+ * and as aligned text lines (gender, grade, class, stage, the year enrolled
+ * or in post since, subject; only those set). */
+void cli_json_info(const struct student_state *st);
+void cli_text_info(const struct student_state *st);
+
 /* A card (and the student holding it) as a JSON object value. */
 void cli_json_card(const struct student_state *st, const struct card_state *c);
 /* … and as aligned text lines, each indented by `indent` spaces. */

@@ -616,14 +616,7 @@ static int auth_show(int argc, char **argv)
 				    st.auth == AUTH_APPROVED ? st.edu_id : NULL);
 		json_kv_str("name", st.name);
 		json_kv_str("school", st.school);
-		json_kv_str_or_null("gender", cli_gender_name(st.gender));
-		json_key("grade");
-		if (st.grade)
-			json_uint(st.grade);
-		else
-			json_null();
-		json_kv_str_or_null("class", st.class_);
-		json_kv_str_or_null("stage", cli_stage_name(st.stage));
+		cli_json_info(&st);
 		json_key(st.person == PERSON_TEACHER ? "in_post_since"
 						     : "enrolled");
 		if (st.since)
@@ -651,20 +644,7 @@ static int auth_show(int argc, char **argv)
 		printf("%-16s%s\n", "card number", st.edu_id);
 	printf("%-16s%s\n", "name", st.name);
 	printf("%-16s%s\n", "school", st.school);
-	if (st.gender)
-		printf("%-16s%s\n", "gender", cli_gender_name(st.gender));
-	if (st.grade)
-		printf("%-16s%u\n", "grade", st.grade);
-	if (st.class_[0])
-		printf("%-16s%s\n", "class", st.class_);
-	if (st.stage)
-		printf("%-16s%s\n", "stage", cli_stage_name(st.stage));
-	if (st.since)
-		printf("%-16s%u\n",
-		       st.person == PERSON_TEACHER ? "in post since" : "enrolled",
-		       st.since);
-	if (st.subject[0])
-		printf("%-16s%s\n", "subject", st.subject);
+	cli_text_info(&st);
 	printf("%-16s%s\n", "id number", st.has_idd ? "on file" : "-");
 	if (st.person == PERSON_STUDENT)
 		printf("%-16s%s\n", "guardian", st.has_gdd ? "on file" : "-");

@@ -329,14 +329,7 @@ static int student_show(int argc, char **argv)
 				    st.auth == AUTH_REJECTED ? "rejected" : NULL);
 		json_kv_str_or_null("name", st.name);
 		json_kv_str_or_null("school", st.school);
-		json_kv_str_or_null("gender", cli_gender_name(st.gender));
-		json_key("grade");
-		if (st.grade)
-			json_uint(st.grade);
-		else
-			json_null();
-		json_kv_str_or_null("class", st.class_);
-		json_kv_str_or_null("stage", cli_stage_name(st.stage));
+		cli_json_info(&st);
 		json_kv_str_or_null("grad", cli_date(st.grad));
 		json_kv_bool("id_number_on_file", st.has_idd);
 		json_kv_bool("guardian_on_file", st.has_gdd);
@@ -372,22 +365,9 @@ static int student_show(int argc, char **argv)
 		       "approved by identity review: education card number");
 	printf("%-16s%s\n", "name", st.name[0] ? st.name : "-");
 	printf("%-16s%s\n", "school", st.school[0] ? st.school : "-");
-	if (st.gender)
-		printf("%-16s%s\n", "gender", cli_gender_name(st.gender));
-	if (st.grade)
-		printf("%-16s%u\n", "grade", st.grade);
-	if (st.class_[0])
-		printf("%-16s%s\n", "class", st.class_);
-	if (st.stage)
-		printf("%-16s%s\n", "stage", cli_stage_name(st.stage));
+	cli_text_info(&st);
 	if (st.grad)
 		printf("%-16s%s\n", "graduation", cli_date(st.grad));
-	if (st.since)
-		printf("%-16s%u\n",
-		       st.person == PERSON_TEACHER ? "in post since" : "enrolled",
-		       st.since);
-	if (st.subject[0])
-		printf("%-16s%s\n", "subject", st.subject);
 	printf("%-16s%s\n", "id number", st.has_idd ? "on file" : "-");
 	printf("%-16s%s\n", "guardian", st.has_gdd ? "on file" : "-");
 	printf("%-16s%s\n", "photo",

@@ -13,23 +13,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/helpers.inc"
 cd "$T"
 
-# exchange A B: each replica imports what the other has (bundles both ways).
-NX=10
-exchange() {
-	NX=$((NX + 1))
-	expect_exit 0 ctl -d "$1" export --out "$1-$NX.bundle"
-	expect_exit 0 ctl -d "$2" export --out "$2-$NX.bundle"
-	expect_exit 0 ctl -d "$2" import "$1-$NX.bundle"
-	expect_exit 0 ctl -d "$1" import "$2-$NX.bundle"
-}
-
-same_digest() {
-	expect_exit 0 ctl -d "$1" digest
-	d1=$(head -n 1 "$OUT")
-	expect_exit 0 ctl -d "$2" digest
-	assert_eq "$d1" "$(head -n 1 "$OUT")" "digest of $1 and $2"
-}
-
 # record_of FILE: the record (education card number) a submit printed.
 record_of() {
 	sed -n 's/^  record \([0-9]*\) .*/\1/p' "$1"
@@ -95,11 +78,11 @@ try 0 -d school auth submit $STUDENT --name 赵琳 --guardian 13800000003 \
 ZL=$(record_of "$OUT")
 [ "$XM" != "$XH" ] && [ "$XM" != "$TL" ] && [ "$XH" != "$TL" ] &&
 	[ "$ZL" != "$XM" ] || fail "two people share a number"
-exchange svc school
+bundle_exchange svc school
 expect_exit 0 ctl -d district import svc-11.bundle
 expect_exit 0 ctl -d district import school-11.bundle
-same_digest svc school
-same_digest svc district
+assert_same_digest svc school
+assert_same_digest svc district
 # The later form stands, everywhere.
 for n in svc school district; do
 	expect_exit 0 ctl --json -d $n auth show "$XM"
@@ -138,7 +121,7 @@ assert_grep 'not_submitted' "$ERR" "approve twice"
 try 0 --json -d school student show "$XH"
 assert_grep '"known": true' "$OUT" "approved student is known"
 assert_grep '"identity_review": "approved"' "$OUT" "student show says approved"
-exchange school district
+bundle_exchange school district
 try 0 -d district card issue JS0001 --student "$XH" --uid 04A1B2C3
 try 0 -d district check --card JS0001
 assert_grep '^accept' "$OUT" "the approved pupil's card"
@@ -154,20 +137,20 @@ assert_grep "already approved, with education card number $XH" "$ERR" \
 # once the two meet, the approval (earlier) stands and the form is refused.
 try 0 -d svc auth submit $STUDENT --name 陈小红 --guardian 13800000002 \
 	--id-number $ID_XH
-exchange svc school
-same_digest svc school
+bundle_exchange svc school
+assert_same_digest svc school
 expect_exit 0 ctl --json -d svc auth show "$XH"
 assert_grep '"state": "approved"' "$OUT" "the approval stands at svc"
 expect_exit 0 ctl -d svc log --refused
 assert_grep 'auth.submit.*auth_done' "$OUT" "the late form refused"
 
 say "concurrent reviews: the district rejects Zhao, the class teacher approves"
-exchange school district
+bundle_exchange school district
 try 0 -d district auth reject "$ZL" --as admin --reason "不在学籍名册" \
 	--actor 区教育局
 try 0 -d school auth approve "$ZL" --as class-teacher --actor 王老师
-exchange school district
-same_digest school district
+bundle_exchange school district
+assert_same_digest school district
 for n in school district; do
 	expect_exit 0 ctl --json -d $n auth show "$ZL"
 	assert_grep '"state": "rejected"' "$OUT" "the earlier review stands at $n"
@@ -180,17 +163,17 @@ try 0 -d school auth submit $STUDENT --name 赵琳 --guardian 13800000003 \
 assert_grep 'submitted again' "$OUT" "resubmission after rejection"
 
 say "a review of an earlier submission does not approve a later one"
-exchange school district
+bundle_exchange school district
 # The district reviews Wang's record as it has it; meanwhile the service
 # point submits a corrected form (class 5-1).  The review is written
 # after the correction, but did not see it.
-exchange svc district
+bundle_exchange svc district
 try 0 -d svc auth submit --person student --school 320502-0001 \
 	--grade 5 --class 5-1 --enrolled 2019 --name 王小明 \
 	--guardian 13800000001 --id-number $ID_XM
 try 0 -d district auth approve "$XM" --as admin
-exchange svc district
-same_digest svc district
+bundle_exchange svc district
+assert_same_digest svc district
 expect_exit 0 ctl --json -d district auth show "$XM"
 assert_grep '"state": "submitted"' "$OUT" "the stale approval has no effect"
 assert_grep '"class": "5-1"' "$OUT" "the corrected form waits"
@@ -202,7 +185,7 @@ json_ok "$OUT"
 [ "$(grep -c '"state": "approved"' "$OUT")" -eq 3 ] || fail "three approved"
 
 say "one person, one record: the same identity number under another edu_id"
-exchange district school
+bundle_exchange district school
 try 4 -d school auth submit --person teacher --school 320502-0001 --name 李 \
 	--since 2005 --subject 数学 --id-number $ID_T
 assert_grep 'already approved' "$ERR" "teacher again"

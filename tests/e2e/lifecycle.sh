@@ -19,24 +19,6 @@ days() {
 	export CARDNODE_NOW_MS
 }
 
-# exchange A B: each replica imports what the other has (bundles both ways).
-NX=10
-exchange() {
-	NX=$((NX + 1))
-	expect_exit 0 ctl -d "$1" export --out "$1-$NX.bundle"
-	expect_exit 0 ctl -d "$2" export --out "$2-$NX.bundle"
-	expect_exit 0 ctl -d "$2" import "$1-$NX.bundle"
-	expect_exit 0 ctl -d "$1" import "$2-$NX.bundle"
-}
-
-# same_digest A B: both replicas print the same state digest.
-same_digest() {
-	expect_exit 0 ctl -d "$1" digest
-	d1=$(head -n 1 "$OUT")
-	expect_exit 0 ctl -d "$2" digest
-	assert_eq "$d1" "$(head -n 1 "$OUT")" "digest of $1 and $2"
-}
-
 # decision NODE CARD EXIT WORD: the reader decision for CARD at NODE.
 decision() {
 	expect_exit "$3" ctl -d "$1" check --card "$2"
@@ -67,7 +49,7 @@ done
 expect_exit 0 ctl -d city export --out city-0.bundle
 expect_exit 0 ctl -d svc import city-0.bundle
 expect_exit 0 ctl -d school import city-0.bundle
-same_digest city svc
+assert_same_digest city svc
 
 say "reissue: the request needs a lost card, lost for the loss period"
 try 4 -d svc reissue request C1 --delivery home
@@ -113,8 +95,8 @@ try 0 -d svc reissue produce C2
 try 0 -d svc reissue produce C1
 try 0 -d city reissue refund C2
 decision city C1 0 accept
-exchange city svc
-same_digest city svc
+bundle_exchange city svc
+assert_same_digest city svc
 for n in city svc; do
 	# C1: the refund came first: the request is cancelled, the loss lifted.
 	expect_exit 0 ctl --json -d $n card show C1
@@ -149,8 +131,8 @@ decision svc C2 4 replaced
 decision svc N2 0 accept
 try 4 -d svc card found C2
 assert_grep 'terminal' "$ERR" "found after replacement"
-exchange city svc
-same_digest city svc
+bundle_exchange city svc
+assert_same_digest city svc
 decision city N2 0 accept
 
 say "temporary cards: only during a loss; expire when found"
@@ -184,7 +166,7 @@ try 0 -d school student leave 20250005 --reason graduated
 try 0 --json -d school student show 20250005
 assert_grep '"left": "graduated"' "$OUT" "left"
 decision school C5 4 frozen
-exchange city school
+bundle_exchange city school
 decision city C5 4 frozen
 # The leave names no card, yet the hotlist delta carries the frozen card.
 try 0 -d city hotlist --since-vv city-before-leave.json
@@ -218,8 +200,8 @@ assert_grep 'three children' "$ERR" "fourth claim"
 try 0 -d svc claim --guardian-id "$G1" --student 20250004
 try 4 -d svc claim --guardian-id "$G1" --student 20250004
 assert_grep 'claimed' "$ERR" "a second claim of one student"
-exchange city svc
-same_digest city svc
+bundle_exchange city svc
+assert_same_digest city svc
 for n in city svc; do
 	try 0 -d $n claim list --guardian-id "$G1"
 	assert_grep '^20250004 .*over_limit' "$OUT" "claims at $n"
@@ -258,9 +240,9 @@ try 0 --json -d svc hotlist --verify delta.cbor
 assert_grep '"delta": true' "$OUT" "signed delta"
 
 say "every replica agrees"
-exchange city school
-exchange svc school
-same_digest city svc
-same_digest city school
+bundle_exchange city school
+bundle_exchange svc school
+assert_same_digest city svc
+assert_same_digest city school
 try 0 -d city verify
 echo "lifecycle: ok"

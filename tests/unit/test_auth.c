@@ -19,23 +19,14 @@
 
 #define SCHOOL_A "320502-0001"
 #define SCHOOL_B "320502-0002"
-#define MAXE 32
 #define NCHAIN 5
 
 static struct tu_deploy dep;
 /* school A, school B, district, service, city */
 static struct tu_node na, nb, nd, nv, nc;
 
-struct chain {
-	struct tu_node *n;
-	uint8_t *w[MAXE];
-	size_t len[MAXE];
-	size_t k;
-	uint8_t prev[32];
-};
-
-static struct chain ca, cb, cd, cv, cc;
-static struct chain *chains[NCHAIN] = { &ca, &cb, &cd, &cv, &cc };
+static struct tu_chain ca, cb, cd, cv, cc;
+static struct tu_chain *chains[NCHAIN] = { &ca, &cb, &cd, &cv, &cc };
 static uint64_t base_ms;
 
 static uint64_t at(uint64_t ms)
@@ -43,18 +34,9 @@ static uint64_t at(uint64_t ms)
 	return (base_ms + ms) << 16;
 }
 
-static void add(struct chain *c, struct entry *e, uint64_t ms)
+static void add(struct tu_chain *c, struct entry *e, uint64_t ms)
 {
-	uint8_t buf[CN_ENTRY_MAX], h[32];
-
-	CHECK(c->k < MAXE);
-	c->len[c->k] = tu_craft(c->n, e, c->k + 1, c->prev, at(ms), true, buf,
-				sizeof buf, h);
-	c->w[c->k] = malloc(c->len[c->k]);
-	CHECK(c->w[c->k] != NULL);
-	memcpy(c->w[c->k], buf, c->len[c->k]);
-	memcpy(c->prev, h, 32);
-	c->k++;
+	tu_chain_add(c, e, at(ms));
 }
 
 static void submit(struct entry *e, const char *key, uint8_t person,
@@ -120,8 +102,6 @@ static void build(void)
 {
 	struct entry e;
 
-	for (int i = 0; i < NCHAIN; i++)
-		memset(chains[i]->prev, 0, 32);
 	ca.n = &na;
 	cb.n = &nb;
 	cd.n = &nd;
@@ -162,15 +142,6 @@ static void build(void)
 	add(&cd, &e, 42);
 	tu_put(&e, "P5", "Sun Qi", SCHOOL_A); add(&ca, &e, 50);
 	tu_issue(&e, "P5", "C5", 0x04000005); add(&cc, &e, 51);
-}
-
-static void ingest(struct tu_node *to, struct chain *c, size_t from, size_t n)
-{
-	struct ingest_report rep;
-
-	CHECK_EQ(replica_ingest(to->r, (const uint8_t *const *)c->w + from,
-				c->len + from, n, &rep), 0);
-	CHECK_EQ(rep.unverified + rep.gap + rep.malformed + rep.forked, 0);
 }
 
 static void check_outcome(struct tu_node *n)
@@ -271,26 +242,26 @@ static void test_orders(void)
 	/* 0: chain by chain. */
 	fresh(&r[0], "auth0");
 	for (int c = 0; c < NCHAIN; c++)
-		ingest(&r[0], chains[c], 0, chains[c]->k);
+		tu_chain_ingest(&r[0], chains[c], 0, chains[c]->k);
 	/* 1: backwards: reviews before the submissions they review. */
 	fresh(&r[1], "auth1");
 	for (int c = NCHAIN; c-- > 0;)
-		ingest(&r[1], chains[c], 0, chains[c]->k);
+		tu_chain_ingest(&r[1], chains[c], 0, chains[c]->k);
 	/* 2: one entry at a time, round robin. */
 	fresh(&r[2], "auth2");
-	for (size_t i = 0; i < MAXE; i++)
+	for (size_t i = 0; i < TU_CHAIN_MAX; i++)
 		for (int c = 0; c < NCHAIN; c++)
 			if (i < chains[c]->k)
-				ingest(&r[2], chains[c], i, 1);
+				tu_chain_ingest(&r[2], chains[c], i, 1);
 	/* 3: the district first, then the rest in halves. */
 	fresh(&r[3], "auth3");
-	ingest(&r[3], &cd, 0, cd.k);
+	tu_chain_ingest(&r[3], &cd, 0, cd.k);
 	for (int c = 0; c < NCHAIN; c++)
 		if (chains[c] != &cd)
-			ingest(&r[3], chains[c], 0, chains[c]->k / 2);
+			tu_chain_ingest(&r[3], chains[c], 0, chains[c]->k / 2);
 	for (int c = 0; c < NCHAIN; c++)
 		if (chains[c] != &cd)
-			ingest(&r[3], chains[c], chains[c]->k / 2,
+			tu_chain_ingest(&r[3], chains[c], chains[c]->k / 2,
 			       chains[c]->k - chains[c]->k / 2);
 	for (int i = 0; i < 4; i++) {
 		tu_digest(&r[i], d[i]);
@@ -364,8 +335,7 @@ int main(void)
 	test_orders();
 	test_state_form();
 	for (int c = 0; c < NCHAIN; c++)
-		for (size_t i = 0; i < chains[c]->k; i++)
-			free(chains[c]->w[i]);
+		tu_chain_free(chains[c]);
 	tu_node_close(&na);
 	tu_node_close(&nb);
 	tu_node_close(&nd);

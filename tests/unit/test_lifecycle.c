@@ -19,20 +19,10 @@
 
 #define SCHOOL_A "110105-0001"
 #define SCHOOL_B "110105-0002"
-#define MAXE 64
 #define DAY_MS 86400000ull
 
 static struct tu_deploy dep;
 static struct tu_node nx, ny, nz; /* city, service, service */
-
-/* One origin's crafted chain. */
-struct chain {
-	struct tu_node *n;
-	uint8_t *w[MAXE];
-	size_t len[MAXE];
-	size_t k;
-	uint8_t prev[32];
-};
 
 static uint64_t base_ms;
 
@@ -41,18 +31,9 @@ static uint64_t at(uint64_t ms)
 	return (base_ms + ms) << 16;
 }
 
-static void add(struct chain *c, struct entry *e, uint64_t ms)
+static void add(struct tu_chain *c, struct entry *e, uint64_t ms)
 {
-	uint8_t buf[CN_ENTRY_MAX], h[32];
-
-	CHECK(c->k < MAXE);
-	c->len[c->k] = tu_craft(c->n, e, c->k + 1, c->prev, at(ms), true, buf,
-				sizeof buf, h);
-	c->w[c->k] = malloc(c->len[c->k]);
-	CHECK(c->w[c->k] != NULL);
-	memcpy(c->w[c->k], buf, c->len[c->k]);
-	memcpy(c->prev, h, 32);
-	c->k++;
+	tu_chain_add(c, e, at(ms));
 }
 
 static void put(struct entry *e, const char *edu, const char *school,
@@ -84,7 +65,7 @@ static void claim(struct entry *e, const char *edu, uint8_t g)
 	e->body.has = BF(BK_GDD);
 }
 
-static struct chain cx, cy, cz;
+static struct tu_chain cx, cy, cz;
 
 /*
  * The story, by time (ms after base):
@@ -163,14 +144,10 @@ static void build(void)
 	claim(&e, "S1", 7); add(&cz, &e, 605); /* claimed */
 }
 
-static void ingest(struct tu_node *to, struct chain *c, size_t from,
+static void ingest(struct tu_node *to, struct tu_chain *c, size_t from,
 		   size_t n)
 {
-	struct ingest_report rep;
-
-	CHECK_EQ(replica_ingest(to->r, (const uint8_t *const *)c->w + from,
-				c->len + from, n, &rep), 0);
-	CHECK_EQ(rep.unverified + rep.gap + rep.malformed + rep.forked, 0);
+	tu_chain_ingest(to, c, from, n);
 }
 
 static const char *decision_of(struct tu_node *n, const char *card)
@@ -267,7 +244,7 @@ static void test_orders(void)
 	ingest(&r[1], &cx, 0, cx.k);
 	/* 2: one entry at a time, round robin. */
 	fresh(&r[2], "order2");
-	for (size_t i = 0; i < MAXE; i++) {
+	for (size_t i = 0; i < TU_CHAIN_MAX; i++) {
 		if (i < cz.k)
 			ingest(&r[2], &cz, i, 1);
 		if (i < cx.k)
@@ -341,9 +318,9 @@ int main(void)
 	test_orders();
 	test_claim_rank();
 	test_fees();
-	for (size_t i = 0; i < cx.k; i++) free(cx.w[i]);
-	for (size_t i = 0; i < cy.k; i++) free(cy.w[i]);
-	for (size_t i = 0; i < cz.k; i++) free(cz.w[i]);
+	tu_chain_free(&cx);
+	tu_chain_free(&cy);
+	tu_chain_free(&cz);
 	tu_node_close(&nx);
 	tu_node_close(&ny);
 	tu_node_close(&nz);

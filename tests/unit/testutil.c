@@ -315,3 +315,35 @@ size_t tu_craft(const struct tu_node *n, struct entry *e, uint64_t seq,
 		memcpy(hash_out, hash, 32);
 	return wlen;
 }
+
+void tu_chain_add(struct tu_chain *c, struct entry *e, uint64_t hlc)
+{
+	uint8_t buf[CN_ENTRY_MAX], h[32];
+
+	CHECK(c->k < TU_CHAIN_MAX);
+	c->len[c->k] = tu_craft(c->n, e, c->k + 1, c->prev, hlc, true, buf,
+				sizeof buf, h);
+	c->w[c->k] = malloc(c->len[c->k]);
+	CHECK(c->w[c->k] != NULL);
+	memcpy(c->w[c->k], buf, c->len[c->k]);
+	memcpy(c->prev, h, 32);
+	c->k++;
+}
+
+void tu_chain_ingest(struct tu_node *to, const struct tu_chain *c,
+		     size_t from, size_t n)
+{
+	struct ingest_report rep;
+
+	CHECK(from + n <= c->k);
+	CHECK_EQ(replica_ingest(to->r, (const uint8_t *const *)c->w + from,
+				c->len + from, n, &rep), 0);
+	CHECK_EQ(rep.unverified + rep.gap + rep.malformed + rep.forked, 0);
+}
+
+void tu_chain_free(struct tu_chain *c)
+{
+	for (size_t i = 0; i < c->k; i++)
+		free(c->w[i]);
+	c->k = 0;
+}

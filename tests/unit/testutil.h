@@ -77,3 +77,22 @@ void tu_author(struct tu_node *n, struct entry *e, int want);
 size_t tu_craft(const struct tu_node *n, struct entry *e, uint64_t seq,
 		const uint8_t prev[32], uint64_t hlc, bool sign, uint8_t *out,
 		size_t cap, uint8_t hash_out[32]);
+
+/* One origin's chain of crafted, signed entries (tu_craft), kept as wire
+ * copies so that a test can ingest them in any order it likes.  Zero it and
+ * set n before the first tu_chain_add(). */
+#define TU_CHAIN_MAX 64
+struct tu_chain {
+	struct tu_node *n;
+	uint8_t *w[TU_CHAIN_MAX];
+	size_t len[TU_CHAIN_MAX];
+	size_t k;
+	uint8_t prev[32];
+};
+/* Append `e` at `hlc` as the chain's next entry (seq k + 1). */
+void tu_chain_add(struct tu_chain *c, struct entry *e, uint64_t hlc);
+/* Ingest entries from .. from + n - 1 of the chain into `to`, failing the
+ * test unless every one verifies and follows its origin's head. */
+void tu_chain_ingest(struct tu_node *to, const struct tu_chain *c,
+		     size_t from, size_t n);
+void tu_chain_free(struct tu_chain *c);
