@@ -498,12 +498,7 @@ static int list_cb(void *vctx, const struct student_state *st)
 		json_kv_str("state", auth_name(st->auth));
 		json_kv_str("name", st->name);
 		json_kv_str("school", st->school);
-		json_key("grade");
-		if (st->grade)
-			json_uint(st->grade);
-		else
-			json_null();
-		json_kv_str_or_null("class", st->class_);
+		cli_json_info(st);
 		json_kv_str_or_null("reviewer", reviewer_name(st->reviewer));
 		json_kv_str("since", cli_time(since));
 		json_kv_uint("days", days);
