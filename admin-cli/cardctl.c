@@ -34,7 +34,8 @@ static const struct {
 	{ "card", cmd_card_main, "issue a card, report it lost/found, freeze, "
 				 "cancel, validate, register, sticker, show" },
 	{ "reissue", cmd_reissue_main, "replacement cards (补卡): request, pay, "
-				       "produce, ship, collect, refund, list" },
+				       "produce, ship, at-school, collect, refund, "
+				       "list" },
 	{ "claim", cmd_claim_main, "a guardian claims a student's e-card; claim list" },
 	{ "check", cmd_check_main, "the reader's decision for a card or UID" },
 	{ "log", cmd_log_main, "the change log: all, a card, a student, refused" },
@@ -47,7 +48,8 @@ static const struct {
 	{ "digest", cmd_digest_main, "the state digest and counts" },
 	{ "hotlist", cmd_hotlist_main, "the blacklist for readers and transit" },
 	{ "status", cmd_status_main, "peers, watermark age, version vector, forks, refused" },
-	{ "sync", cmd_sync_main, "one sync with a peer node, without the daemon" },
+	{ "sync", cmd_sync_main, "one sync with a peer node, with or without the "
+				 "daemon" },
 	{ "tap", cmd_tap_main, "a tap on the running daemon's simulated reader" },
 	{ "taps", cmd_taps_main, "the local tap log as CSV or JSON" },
 };
@@ -94,8 +96,9 @@ static void usage(FILE *f)
 		"  1  failure (I/O, store, data directory; verify: a "
 		"disagreement)\n"
 		"  2  usage (bad command line)\n"
-		"  3  not found (no such student or card; check: unknown card "
-		"or UID)\n"
+		"  3  not found (no such student, record or card; check, tap: "
+		"unknown card\n"
+		"     or UID; taps: no tap log)\n"
 		"  4  refused or unauthorized (an entry the authority or fold "
 		"refuses,\n"
 		"     a certificate not signed by the root; check: lost, frozen, "

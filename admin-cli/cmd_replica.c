@@ -141,7 +141,7 @@ cleanup:
 
 static const struct cli_cmd hotlist_cmd = {
 	"hotlist", "hotlist [--format csv|json|cbor] [--since-vv FILE]\n"
-	"       hotlist --verify FILE",
+	"       cardctl hotlist --verify FILE",
 	"The blacklist for readers and the transit operator: every card that\n"
 	"is lost, frozen, cancelled or replaced, in card order.\n"
 	"\n"

@@ -548,7 +548,7 @@ cleanup:
 
 static const struct cli_cmd claim_cmd = {
 	"claim", "claim --guardian-id X --student EDU_ID [--actor NAME]\n"
-	"       claim list --guardian-id X",
+	"       cardctl claim list --guardian-id X",
 	"A guardian claims a student's e-card (guardian.claim).  It succeeds\n"
 	"only if the school registry names X as the student's guardian\n"
 	"(student put --guardian-id X; compared through the keyed digest, the\n"
