@@ -761,6 +761,34 @@ static uint32_t issued_date(const struct card_state *c)
 	return c->issued_hlc ? policy_local_date(c->issued_hlc >> 16, NULL) : 0;
 }
 
+int cli_person_fields(const struct cli_cmd *cmd, const char *enrolled,
+		      const char *since, const char *subject,
+		      struct entry_body *b)
+{
+	uint64_t year;
+	int ret;
+
+	if (enrolled && since)
+		return cli_usage_error(cmd, "give --enrolled (a student) or "
+					    "--since (a teacher), not both");
+	if (enrolled || since) {
+		if ((ret = cli_parse_uint(cmd, enrolled ? "--enrolled" : "--since",
+					  enrolled ? enrolled : since, 1940,
+					  cli_today() / 10000, &year)))
+			return ret;
+		b->since = (uint32_t)year;
+		b->has |= BF(BK_SINCE);
+	}
+	if (subject) {
+		if ((ret = cli_check_text(cmd, "--subject", subject,
+					  CN_SUBJECT_MAX)))
+			return ret;
+		snprintf(b->subject, sizeof b->subject, "%s", subject);
+		b->has |= BF(BK_SUBJECT);
+	}
+	return CLI_OK;
+}
+
 void cli_json_info(const struct student_state *st)
 {
 	json_kv_str_or_null("gender", cli_gender_name(st->gender));

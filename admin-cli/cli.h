@@ -176,6 +176,15 @@ extern const char CLI_FIELD_EMPTY[];
 const char *cli_student_field(const char *field, const char *value,
 			      struct entry_body *b);
 
+/* --enrolled YYYY (a student) or --since YYYY (a teacher: the year they
+ * took up the post), 1940 to this year, and --subject S (at most
+ * CN_SUBJECT_MAX bytes): each given one checked and set in *b with its BF
+ * bit.  `student put` and `auth submit` share it.  CLI_OK or the exit code
+ * of a usage error (both years given is one). */
+int cli_person_fields(const struct cli_cmd *cmd, const char *enrolled,
+		      const char *since, const char *subject,
+		      struct entry_body *b);
+
 /* Today's local date (YYYYMMDD) by util_now_ms(). */
 uint32_t cli_today(void);
 

@@ -156,7 +156,6 @@ static int auth_submit(int argc, char **argv)
 	struct replica *r = NULL;
 	struct student_state st;
 	struct entry e;
-	uint64_t year;
 	const char *why;
 	int rc, ret;
 
@@ -212,23 +211,8 @@ static int auth_submit(int argc, char **argv)
 						       info[i].value, why);
 		}
 	}
-	if (enrolled || since) {
-		const char *opt = enrolled ? "--enrolled" : "--since";
-		uint32_t now = cli_today() / 10000;
-
-		if ((ret = cli_parse_uint(cmd, opt, enrolled ? enrolled : since,
-					  1940, now, &year)))
-			return ret;
-		e.body.since = (uint32_t)year;
-		e.body.has |= BF(BK_SINCE);
-	}
-	if (subject) {
-		if ((ret = cli_check_text(cmd, "--subject", subject,
-					  CN_SUBJECT_MAX)))
-			return ret;
-		snprintf(e.body.subject, sizeof e.body.subject, "%s", subject);
-		e.body.has |= BF(BK_SUBJECT);
-	}
+	if ((ret = cli_person_fields(cmd, enrolled, since, subject, &e.body)))
+		return ret;
 	if (idtype_s && (idtype = enroll_id_type_parse(idtype_s)) ==
 				ENROLL_ID_NONE)
 		return cli_usage_error(cmd, "--id-type '%s': use resident, "

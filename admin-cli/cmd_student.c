@@ -68,12 +68,17 @@ static const struct cli_cmd put_cmd = {
 	"student put EDU_ID [--name N] [--school DDDDDD-NNNN] [--grade 1-12]\n"
 	"            [--class C] [--stage primary|junior|senior]\n"
 	"            [--gender male|female] [--grad YYYY-MM-DD]\n"
+	"            [--enrolled YYYY | --since YYYY] [--subject S]\n"
 	"            [--id-number X] [--guardian-id X] [--actor NAME]",
 	"Set the given information fields of a student (student.put; each field\n"
 	"is last-writer-wins).  A student not known here yet needs --name and\n"
 	"--school.  For a known student give only the fields to change: the\n"
 	"entry repeats the current name when --name is left out, and the\n"
 	"school changes only with 'student transfer'.\n"
+	"\n"
+	"--enrolled (a student's year of enrolment) and --since and --subject\n"
+	"(a teacher's year in post and subject) are the fields of identity\n"
+	"review ('cardctl auth'), changed here once a record is approved.\n"
 	"\n"
 	"--id-number (national ID, or passport for foreign students) and\n"
 	"--guardian-id (the guardian's phone or ID number; --guardian is the\n"
@@ -91,6 +96,7 @@ static int student_put(int argc, char **argv)
 	const char *name = NULL, *school = NULL, *grade_s = NULL;
 	const char *class_ = NULL, *stage_s = NULL, *gender_s = NULL;
 	const char *grad_s = NULL, *idnum_s = NULL, *guardian_s = NULL;
+	const char *enrolled = NULL, *since = NULL, *subject = NULL;
 	const struct cli_opt opts[] = {
 		{ "name", &name, NULL },
 		{ "school", &school, NULL },
@@ -99,6 +105,9 @@ static int student_put(int argc, char **argv)
 		{ "stage", &stage_s, NULL },
 		{ "gender", &gender_s, NULL },
 		{ "grad", &grad_s, NULL },
+		{ "enrolled", &enrolled, NULL },
+		{ "since", &since, NULL },
+		{ "subject", &subject, NULL },
 		{ "id-number", &idnum_s, NULL },
 		{ "guardian", &guardian_s, NULL },
 		{ "guardian-id", &guardian_s, NULL },
@@ -151,6 +160,8 @@ static int student_put(int argc, char **argv)
 			goto cleanup;
 		e.body.has |= BF(BK_GRAD);
 	}
+	if ((ret = cli_person_fields(cmd, enrolled, since, subject, &e.body)))
+		goto cleanup;
 	if (idnum_s && !idnum_normalize(idnum_s, idnum)) {
 		ret = idnum_error(cmd);
 		goto cleanup;

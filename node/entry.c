@@ -34,7 +34,7 @@ static const char sig_domain[] = "cardnode-entry-v1";
 	X(OP_STUDENT_PUT, "student.put", BF(BK_NAME),                        \
 	  BF(BK_SCHOOL) | BF(BK_NAME) | BF(BK_GENDER) | BF(BK_GRADE) |       \
 	  BF(BK_CLASS) | BF(BK_STAGE) | BF(BK_GRAD) | BF(BK_IDD) |           \
-	  BF(BK_GDD) | BF(BK_PHOTO))                                         \
+	  BF(BK_GDD) | BF(BK_PHOTO) | BF(BK_SINCE) | BF(BK_SUBJECT))         \
 	X(OP_STUDENT_TRANSFER, "student.transfer", BF(BK_SCHOOL),            \
 	  BF(BK_SCHOOL) | BF(BK_REASON))                                     \
 	X(OP_CARD_ISSUE, "card.issue", BF(BK_CARD) | BF(BK_UID) | BF(BK_KIND), \

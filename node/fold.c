@@ -171,6 +171,10 @@ static enum fold_reason apply_student_put(struct student_state *st,
 		memcpy(st->photo, b->photo, CN_KEY_LEN);
 		st->has_photo = true;
 	}
+	if (b->has & BF(BK_SINCE))
+		st->since = (uint16_t)b->since;
+	if (b->has & BF(BK_SUBJECT))
+		copy_str(st->subject, b->subject, CN_SUBJECT_MAX);
 	return FR_APPLIED;
 }
 
@@ -582,12 +586,13 @@ enum fold_reason fold_apply(const struct fold_env *env, struct student_state *st
 
 #define STATE_FORMAT 2
 
-/* The authentication fields are stored (flag 64) only where a record went
- * through it, so that every other state, and its digest, stays as it was
- * before they existed. */
-static bool has_auth(const struct student_state *st)
+/* The fields added with the identity authentication (person, review,
+ * since, subject) are stored (flag 64) only where one is set, so that every
+ * other state, and its digest, stays as it was before they existed. */
+static bool has_ext(const struct student_state *st)
 {
-	return st->person != PERSON_NONE || st->auth != AUTH_NONE;
+	return st->person != PERSON_NONE || st->auth != AUTH_NONE ||
+	       st->since != 0 || st->subject[0] != '\0';
 }
 
 size_t fold_state_encode(const struct student_state *st, uint8_t *buf,
@@ -596,7 +601,7 @@ size_t fold_state_encode(const struct student_state *st, uint8_t *buf,
 	struct bw w = {buf, 0, cap, false};
 	uint8_t flags = (uint8_t)(st->known | st->has_idd << 1 | st->has_gdd << 2 |
 				  st->has_photo << 3 | (st->left != LEAVE_NONE) << 4 |
-				  st->claimed << 5 | has_auth(st) << 6);
+				  st->claimed << 5 | has_ext(st) << 6);
 
 	bw_u8(&w, STATE_FORMAT);
 	bw_text(&w, st->edu_id);
@@ -622,7 +627,7 @@ size_t fold_state_encode(const struct student_state *st, uint8_t *buf,
 		bw_put(&w, st->claim_origin, CN_KEY_LEN);
 		bw_uv(&w, st->claim_seq);
 	}
-	if (has_auth(st)) {
+	if (has_ext(st)) {
 		bw_u8(&w, st->person);
 		bw_u8(&w, st->auth);
 		bw_u8(&w, st->reviewer);
@@ -711,11 +716,12 @@ int fold_state_decode(const uint8_t *buf, size_t len, struct student_state *st)
 		st->submission_hlc = br_uv(&r);
 		br_text(&r, st->subject, CN_SUBJECT_MAX);
 		br_text(&r, st->auth_reason, CN_REASON_MAX);
-		if (st->person > PERSON_TEACHER || st->auth > AUTH_REJECTED ||
-		    st->reviewer > REVIEWER_ADMIN || since > UINT16_MAX ||
-		    !has_auth(st))
+		if (since > UINT16_MAX)
 			return CN_ERR_MALFORMED;
 		st->since = (uint16_t)since;
+		if (st->person > PERSON_TEACHER || st->auth > AUTH_REJECTED ||
+		    st->reviewer > REVIEWER_ADMIN || !has_ext(st))
+			return CN_ERR_MALFORMED;
 	}
 	st->ncards = br_u8(&r);
 	if (st->ncards > CN_CARDS_MAX)

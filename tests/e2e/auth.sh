@@ -116,6 +116,11 @@ say "approval gives the education card number; cards follow"
 try 0 -d school auth approve "$XH" --as class-teacher --actor 王老师
 assert_grep "education card number $XH" "$OUT" "approval prints the number"
 try 0 -d district auth approve "$TL" --as admin --actor 区教育局
+try 0 -d district student put "$TL" --subject 物理 --since 2006
+try 0 --json -d district auth show "$TL"
+assert_grep '"subject": "物理"' "$OUT" "the teacher's subject changed after approval"
+assert_grep '"in_post_since": 2006' "$OUT" "the teacher's year changed"
+try 2 -d district student put "$TL" --enrolled 2019 --since 2006
 try 4 -d school auth approve "$XH" --as class-teacher
 assert_grep 'not_submitted' "$ERR" "approve twice"
 try 0 --json -d school student show "$XH"

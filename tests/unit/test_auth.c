@@ -121,6 +121,10 @@ static void build(void)
 	review(&e, OP_AUTH_APPROVE, "P2", REVIEWER_CLASS_TEACHER, 2);
 	add(&ca, &e, 10);
 	review(&e, OP_AUTH_APPROVE, "P2", REVIEWER_ADMIN, 2); add(&cd, &e, 11);
+	tu_put(&e, "P2", "Wang Fang", SCHOOL_A);
+	strcpy(e.body.subject, "physics");
+	e.body.has = BF(BK_NAME) | BF(BK_SUBJECT);
+	add(&ca, &e, 80);
 
 	submit(&e, "P3", PERSON_STUDENT, "Han Meimei", SCHOOL_A); add(&ca, &e, 3);
 	review(&e, OP_AUTH_REJECT, "P3", REVIEWER_CLASS_TEACHER, 3);
@@ -167,7 +171,7 @@ static void check_outcome(struct tu_node *n)
 	CHECK(st.known);
 	CHECK_EQ(st.person, PERSON_TEACHER);
 	CHECK_EQ(st.reviewer, REVIEWER_ADMIN);
-	CHECK_STR(st.subject, "maths");
+	CHECK_STR(st.subject, "physics"); /* student.put after approval */
 	CHECK_EQ(st.since, 2009);
 
 	CHECK_EQ(replica_student(n->r, "P3", &st), 0);
@@ -313,6 +317,18 @@ static void test_state_form(void)
 	CHECK(n > plain);
 	CHECK_EQ(fold_state_decode(buf, n, &back), 0);
 	CHECK_MEM(&back, &st, sizeof st);
+	/* A student made by student.put with only a year of enrolment keeps
+	 * it too. */
+	fold_init(&st, "20250001");
+	strcpy(st.school, SCHOOL_A);
+	st.known = true;
+	st.since = 2024;
+	n = fold_state_encode(&st, buf, sizeof buf);
+	CHECK_EQ(fold_state_decode(buf, n, &back), 0);
+	CHECK_EQ(back.since, 2024);
+	CHECK_MEM(&back, &st, sizeof st);
+	st.since = 0;
+	st.auth = AUTH_REJECTED;
 	/* A bad enum in the extension is a corrupt record. */
 	st.auth = 9;
 	n = fold_state_encode(&st, buf, sizeof buf);
