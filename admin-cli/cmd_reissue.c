@@ -9,9 +9,11 @@
  * tell in advance.
  */
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "commands.h"
@@ -327,19 +329,62 @@ cleanup:
 /* ---- reissue list --------------------------------------------------------- */
 
 static const struct cli_cmd list_cmd = {
-	"reissue list", "reissue list [--state S]",
+	"reissue list", "reissue list [--state S] [--calendar FILE]",
 	"Every reissue request: card, student, state, delivery, fee, when it\n"
 	"entered its state and for how many days.  A request in production\n"
-	"for more than 20 working days (Monday-Friday) is flagged overdue.\n"
+	"for more than 20 working days is flagged overdue.  Working days are\n"
+	"Monday to Friday, corrected by the calendar FILE (default: the data\n"
+	"directory's 'calendar', if there is one) of public holidays and of\n"
+	"weekend days worked (docs/lifecycle.md).\n"
 	"--state keeps one state (requested, paid, in_production, shipped,\n"
 	"at_school, collected, refunded).\n"
 };
+
+#define CALENDAR_FILE_MAX (1u << 20)
+
+/* The working calendar of --calendar FILE, or DATA/calendar if it exists
+ * (FILE NULL); *cal->n stays 0 when there is none. */
+static int load_calendar(const struct cli_cmd *cmd, const char *file,
+			 struct policy_calendar *cal)
+{
+	char path[PATH_MAX];
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	unsigned line;
+	const char *why;
+	int rc;
+
+	cal->n = 0;
+	if (file == NULL) {
+		snprintf(path, sizeof path, "%s/calendar", cli.data_dir);
+		if (access(path, F_OK) != 0)
+			return CLI_OK;
+		file = path;
+	}
+	rc = util_read_file(file, CALENDAR_FILE_MAX, &buf, &len);
+	if (rc == CN_ERR_NOTFOUND) {
+		cli_err("calendar %s: no such file", file);
+		return CLI_NOTFOUND;
+	}
+	if (rc) {
+		cli_err("calendar %s: %s", file, rc == CN_ERR_TOOBIG
+			? "larger than 1 MiB" : cn_strerror(rc));
+		return rc == CN_ERR_TOOBIG ? CLI_USAGE : cli_exit_of(rc);
+	}
+	why = policy_calendar_parse((const char *)buf, len, cal, &line);
+	free(buf);
+	if (why)
+		return cli_usage_error(cmd, "calendar %s:%u: %s", file, line,
+				       why);
+	return CLI_OK;
+}
 
 struct list_ctx {
 	int state; /* -1: all */
 	uint64_t now_ms;
 	uint32_t today;
 	uint64_t n;
+	const struct policy_calendar *cal;
 };
 
 static int list_cb(void *vctx, const struct student_state *st)
@@ -350,7 +395,7 @@ static int list_cb(void *vctx, const struct student_state *st)
 		const struct card_state *c = &st->cards[i];
 		uint64_t since = hlc_ms(c->reissue_hlc);
 		uint32_t day = policy_local_date(since, NULL);
-		uint32_t wd = policy_working_days(day, l->today);
+		uint32_t wd = policy_working_days(l->cal, day, l->today);
 		uint64_t days = l->now_ms > since ? (l->now_ms - since) / 86400000u
 						   : 0;
 		bool overdue = c->reissue_state == REISSUE_IN_PRODUCTION &&
@@ -388,10 +433,12 @@ static int list_cb(void *vctx, const struct student_state *st)
 static int reissue_list(int argc, char **argv)
 {
 	const struct cli_cmd *cmd = &list_cmd;
-	const char *state_s = NULL;
+	const char *state_s = NULL, *calendar = NULL;
 	const struct cli_opt opts[] = { { "state", &state_s, NULL },
+					{ "calendar", &calendar, NULL },
 					CLI_OPT_END };
 	struct list_ctx l = { .state = -1 };
+	struct policy_calendar *cal = NULL;
 	struct replica *r = NULL;
 	int rc, ret;
 
@@ -406,8 +453,17 @@ static int reissue_list(int argc, char **argv)
 						    "reissue state",
 					       state_s);
 	}
-	if ((ret = cli_open(REPLICA_RDONLY, &r)))
+	cal = malloc(sizeof *cal);
+	if (cal == NULL) {
+		cli_err("out of memory");
+		return CLI_FAIL;
+	}
+	if ((ret = load_calendar(cmd, calendar, cal)) ||
+	    (ret = cli_open(REPLICA_RDONLY, &r))) {
+		free(cal);
 		return ret;
+	}
+	l.cal = cal;
 	l.now_ms = util_now_ms();
 	l.today = cli_today();
 	if (cli.json)
@@ -425,6 +481,7 @@ static int reissue_list(int argc, char **argv)
 		ret = CLI_OK;
 	}
 	replica_close(r);
+	free(cal);
 	return ret;
 }
 

@@ -370,18 +370,160 @@ void policy_reissue_fee(enum profile p, enum reissue_reason why, bool home,
 	out->courier_max = home ? 1500 : 0;
 }
 
-uint32_t policy_working_days(uint32_t from, uint32_t to)
+/* The calendar's entry for `day` (YYYYMMDD): 1 workday, 0 holiday, -1
+ * none. */
+static int calendar_find(const struct policy_calendar *cal, uint32_t day)
+{
+	size_t lo = 0, hi = cal ? cal->n : 0;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (cal->day[mid] == day)
+			return cal->workday[mid];
+		if (cal->day[mid] < day)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+uint32_t policy_working_days(const struct policy_calendar *cal, uint32_t from,
+			     uint32_t to)
 {
 	int64_t a = policy_date_to_days(from), b = policy_date_to_days(to);
 	uint32_t n = 0;
 
 	if (!policy_date_valid(from) || !policy_date_valid(to) || b <= a)
 		return 0;
-	/* 1970-01-01 was a Thursday: weekday (0 = Monday) = (days + 3) % 7. */
-	for (int64_t d = a + 1; d <= b; d++)
-		if ((d + 3) % 7 < 5)
+	for (int64_t d = a + 1; d <= b; d++) {
+		/* 1970-01-01 was a Thursday: weekday (0 = Monday) =
+		 * (days + 3) % 7. */
+		int listed = cal && cal->n ? calendar_find(cal,
+					policy_days_to_date(d)) : -1;
+
+		if (listed >= 0 ? listed == 1 : (d + 3) % 7 < 5)
 			n++;
+	}
 	return n;
+}
+
+struct cal_item {
+	uint32_t day;
+	bool workday;
+	unsigned line;
+};
+
+static int cal_item_cmp(const void *a, const void *b)
+{
+	const struct cal_item *x = a, *y = b;
+
+	if (x->day != y->day)
+		return x->day < y->day ? -1 : 1;
+	return x->line < y->line ? -1 : x->line > y->line;
+}
+
+/* One line (without its newline, comment cut off) into items[*n…]. */
+static const char *calendar_line(const char *s, size_t len, unsigned line,
+				 struct cal_item *items, size_t *n)
+{
+	char buf[201], from_s[11], to_s[11], kind[16];
+	uint32_t from, to;
+	int64_t a, b;
+	int got, used = 0;
+	bool workday;
+
+	if (len >= sizeof buf)
+		return "line longer than 200 bytes";
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	if (memchr(buf, '\0', len) != NULL)
+		return "a NUL byte";
+	got = sscanf(buf, " %10[0-9-]..%10[0-9-] %15s %n", from_s, to_s, kind,
+		     &used);
+	if (got != 3) {
+		used = 0;
+		got = sscanf(buf, " %10[0-9-] %15s %n", from_s, kind, &used);
+		if (got != 2)
+			return "expected DATE or FROM..TO, then holiday or workday";
+		memcpy(to_s, from_s, sizeof to_s);
+	}
+	if (buf[used] != '\0')
+		return "unexpected text after holiday or workday";
+	if (policy_date_parse(from_s, &from) || policy_date_parse(to_s, &to))
+		return "not a date YYYY-MM-DD";
+	if (!strcmp(kind, "holiday"))
+		workday = false;
+	else if (!strcmp(kind, "workday"))
+		workday = true;
+	else
+		return "expected holiday or workday";
+	a = policy_date_to_days(from);
+	b = policy_date_to_days(to);
+	if (b < a)
+		return "the range ends before it starts";
+	if (b - a > 30)
+		return "a range covers at most 31 days";
+	for (int64_t d = a; d <= b; d++) {
+		if (*n == POLICY_CALENDAR_MAX)
+			return "more dates than a calendar holds (4096)";
+		items[*n].day = policy_days_to_date(d);
+		items[*n].workday = workday;
+		items[*n].line = line;
+		(*n)++;
+	}
+	return NULL;
+}
+
+const char *policy_calendar_parse(const char *text, size_t len,
+				  struct policy_calendar *cal, unsigned *line)
+{
+	struct cal_item *items = malloc(POLICY_CALENDAR_MAX * sizeof *items);
+	const char *why = NULL;
+	size_t n = 0, pos = 0;
+	unsigned ln = 0;
+
+	cal->n = 0;
+	*line = 0;
+	if (items == NULL)
+		return "out of memory";
+	while (pos < len && why == NULL) {
+		const char *s = text + pos, *nl = memchr(s, '\n', len - pos);
+		size_t l = nl ? (size_t)(nl - s) : len - pos;
+		const char *hash = memchr(s, '#', l);
+		size_t body = hash ? (size_t)(hash - s) : l;
+		size_t k = 0;
+
+		ln++;
+		pos += l + (nl ? 1 : 0);
+		while (k < body && (s[k] == ' ' || s[k] == '\t' || s[k] == '\r'))
+			k++;
+		if (k == body)
+			continue;
+		if (l > 200)
+			why = "line longer than 200 bytes";
+		else
+			why = calendar_line(s, body, ln, items, &n);
+		if (why)
+			*line = ln;
+	}
+	if (why == NULL) {
+		qsort(items, n, sizeof *items, cal_item_cmp);
+		for (size_t i = 0; i < n && why == NULL; i++) {
+			if (i > 0 && items[i].day == items[i - 1].day) {
+				why = "a date listed twice";
+				*line = items[i].line;
+				break;
+			}
+			cal->day[cal->n] = items[i].day;
+			cal->workday[cal->n] = items[i].workday;
+			cal->n++;
+		}
+	}
+	if (why)
+		cal->n = 0;
+	free(items);
+	return why;
 }
 
 /* ---- time zone -------------------------------------------------------- */

@@ -97,9 +97,32 @@ void policy_reissue_fee(enum profile p, enum reissue_reason why, bool home,
 #define POLICY_LOSS_PERIOD_MS (10ull * 24 * 3600 * 1000)
 /* Production target of a reissued card, in working days. */
 #define POLICY_PRODUCTION_DAYS 20
-/* Working days (Monday–Friday; public holidays are not modelled) from
- * local date `from` to `to`, not counting `from`: 0 if to <= from. */
-uint32_t policy_working_days(uint32_t from, uint32_t to);
+
+/* A working calendar: the dates on which the rule "Monday to Friday" does
+ * not hold — public holidays on weekdays, and weekend days worked in their
+ * place (调休), as the State Council announces them each year. */
+#define POLICY_CALENDAR_MAX 4096
+struct policy_calendar {
+	size_t n;
+	uint32_t day[POLICY_CALENDAR_MAX]; /* YYYYMMDD, ascending, unique */
+	bool workday[POLICY_CALENDAR_MAX]; /* true: worked; false: holiday */
+};
+
+/* Parse a calendar from text[0..len) (docs/lifecycle.md): one date or
+ * range FROM..TO (at most 31 days) per line, then `holiday` or `workday`;
+ * `#` starts a comment; blank lines are skipped.  Returns NULL, or the
+ * reason with *line set to the line at fault (1-based).  A date listed
+ * twice, a range backwards, more than POLICY_CALENDAR_MAX dates or a line
+ * longer than 200 bytes are errors. */
+const char *policy_calendar_parse(const char *text, size_t len,
+				  struct policy_calendar *cal, unsigned *line);
+
+/* Working days from local date `from` to `to`, not counting `from`: 0 if
+ * to <= from.  A working day is Monday to Friday, unless `cal` (NULL:
+ * none) lists it as a holiday; a Saturday or Sunday it lists as a workday
+ * counts too. */
+uint32_t policy_working_days(const struct policy_calendar *cal, uint32_t from,
+			     uint32_t to);
 
 /* ---- calendar and time zone ----------------------------------------- */
 

@@ -119,6 +119,21 @@ assert_grep 'wrong_delivery' "$ERR" "ship a school delivery"
 days 30
 try 0 -d svc reissue list
 assert_grep 'C2 .*in_production.*OVERDUE' "$OUT" "overdue production"
+# A working calendar (the data dir's, or --calendar): ten weekdays of
+# holiday while C2 was in production, and it is no longer overdue.
+try 0 --json -d svc reissue list --state in_production
+wd=$(json_num working_days "$OUT")
+printf '# closed\n2025-03-24..2025-04-04 holiday  # ten weekdays\n' >svc/calendar
+try 0 --json -d svc reissue list --state in_production
+assert_eq $((wd - 10)) "$(json_num working_days "$OUT")" "working days with the calendar"
+assert_grep '"overdue": false' "$OUT" "not overdue with the holidays"
+mv svc/calendar closed.cal
+try 0 -d svc reissue list --calendar closed.cal
+assert_no_grep 'OVERDUE' "$OUT" "--calendar FILE"
+printf '2025-03-24 holiday\n2025-04-31 holiday\n' >bad.cal
+try 2 -d svc reissue list --calendar bad.cal
+assert_grep 'bad.cal:2: not a date' "$ERR" "calendar error names file and line"
+try 3 -d svc reissue list --calendar missing.cal
 try 0 -d svc reissue at-school C2
 try 4 -d svc reissue at-school C2
 try 4 -d svc reissue collect C2 --card C1 --uid 04D1D2D3

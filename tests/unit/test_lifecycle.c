@@ -301,9 +301,9 @@ static void test_fees(void)
 	CHECK_EQ(f.card, 2000);
 	CHECK_EQ(f.delivery, 0);
 	/* 2025-03-07 is a Friday: to Monday the 10th is one working day. */
-	CHECK_EQ(policy_working_days(20250307, 20250310), 1);
-	CHECK_EQ(policy_working_days(20250310, 20250407), 20);
-	CHECK_EQ(policy_working_days(20250310, 20250310), 0);
+	CHECK_EQ(policy_working_days(NULL, 20250307, 20250310), 1);
+	CHECK_EQ(policy_working_days(NULL, 20250310, 20250407), 20);
+	CHECK_EQ(policy_working_days(NULL, 20250310, 20250310), 0);
 	printf("lifecycle: fees and working days ok\n");
 }
 

@@ -603,6 +603,75 @@ static void test_tz(void)
 	printf("policy: time zone ok\n");
 }
 
+/* The working calendar: public holidays and weekend days worked. */
+static const char *cal_parse(const char *text, struct policy_calendar *cal,
+			     unsigned *line)
+{
+	return policy_calendar_parse(text, strlen(text), cal, line);
+}
+
+static void test_calendar(void)
+{
+	static struct policy_calendar cal;
+	unsigned line = 0;
+	const char *why;
+
+	/* National Day 2025 (Wednesday 1 to Wednesday 8 October), with the
+	 * Sunday before and the Saturday after worked in its place. */
+	why = cal_parse("# 2025\r\n"
+			"\n"
+			"2025-09-28 workday   # Sunday\n"
+			"  2025-10-01..2025-10-08 holiday\r\n"
+			"2025-10-11\tworkday\n",
+			&cal, &line);
+	CHECK(why == NULL);
+	CHECK_EQ(cal.n, 10);
+	CHECK_EQ(cal.day[0], 20250928);
+	CHECK(cal.workday[0]);
+	CHECK(!cal.workday[1]);
+	CHECK_EQ(cal.day[9], 20251011);
+	/* From Friday 26 September to Monday 13 October. */
+	CHECK_EQ(policy_working_days(NULL, 20250926, 20251013), 11);
+	CHECK_EQ(policy_working_days(&cal, 20250926, 20251013), 7);
+	CHECK_EQ(policy_working_days(&cal, 20251001, 20251008), 0);
+	CHECK_EQ(policy_working_days(&cal, 20251010, 20251011), 1);
+	CHECK_EQ(policy_working_days(&cal, 20251013, 20251013), 0);
+	/* An empty calendar is Monday to Friday. */
+	CHECK(cal_parse("# nothing yet\n", &cal, &line) == NULL);
+	CHECK_EQ(cal.n, 0);
+	CHECK_EQ(policy_working_days(&cal, 20250926, 20251013), 11);
+
+	/* Errors name the line. */
+	why = cal_parse("2025-01-01 holiday\n2025-02-30 holiday\n", &cal, &line);
+	CHECK(why && strstr(why, "not a date"));
+	CHECK_EQ(line, 2);
+	CHECK_EQ(cal.n, 0);
+	why = cal_parse("2025-01-28..2025-02-04 holiday\n\n"
+			"2025-02-01 workday\n", &cal, &line);
+	CHECK(why && strstr(why, "twice"));
+	CHECK_EQ(line, 3);
+	why = cal_parse("2025-02-04..2025-01-28 holiday\n", &cal, &line);
+	CHECK(why && strstr(why, "ends before"));
+	why = cal_parse("2025-01-01..2025-02-01 holiday\n", &cal, &line);
+	CHECK(why && strstr(why, "31 days"));
+	why = cal_parse("2025-01-01 vacation\n", &cal, &line);
+	CHECK(why && strstr(why, "holiday or workday"));
+	why = cal_parse("2025-01-01 holiday extra\n", &cal, &line);
+	CHECK(why && strstr(why, "unexpected text"));
+	why = cal_parse("holiday 2025-01-01\n", &cal, &line);
+	CHECK(why != NULL);
+	{
+		char longl[300];
+		memset(longl, ' ', sizeof longl);
+		memcpy(longl + 250, "2025-01-01 holiday", 18);
+		longl[268] = '\0';
+		why = cal_parse(longl, &cal, &line);
+		CHECK(why && strstr(why, "200 bytes"));
+		CHECK_EQ(line, 1);
+	}
+	printf("policy: working calendar ok\n");
+}
+
 int main(void)
 {
 	test_names();
@@ -615,5 +684,6 @@ int main(void)
 	test_date_parse();
 	test_days();
 	test_tz();
+	test_calendar();
 	return 0;
 }
