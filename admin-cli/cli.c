@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "authority.h"
 #include "cbor_rw.h"
 #include "json.h"
@@ -159,6 +161,70 @@ static int positional(const struct cli_cmd *cmd, int argc, char **argv,
 	return CLI_OK;
 }
 
+/* ---- secret options ------------------------------------------------------ */
+
+/* Identity and guardian numbers given on the command line are taken out of
+ * argv at once (another user's `ps` shows a process's arguments), and "-"
+ * reads them from standard input instead.  The copies live here and are
+ * wiped at exit. */
+#define SECRET_SLOTS 4
+#define SECRET_MAX 72
+static char secret_buf[SECRET_SLOTS][SECRET_MAX];
+static int secret_used;
+
+static void secret_wipe(void)
+{
+	sodium_memzero(secret_buf, sizeof secret_buf);
+}
+
+static bool secret_option(const char *name)
+{
+	return !strcmp(name, "id-number") || !strcmp(name, "guardian") ||
+	       !strcmp(name, "guardian-id");
+}
+
+/* Repoint *value at a private copy (read from stdin for "-") and wipe the
+ * argument; CLI_OK or a usage error. */
+static int secret_take(const struct cli_cmd *cmd, const char *name,
+		       const char **value)
+{
+	char *arg = (char *)*value; /* argv strings are the program's */
+	char *buf;
+	size_t n;
+
+	if (arg >= secret_buf[0] && arg < secret_buf[SECRET_SLOTS])
+		return CLI_OK; /* two names of one option: taken already */
+	if (secret_used == 0)
+		atexit(secret_wipe);
+	if (secret_used == SECRET_SLOTS)
+		return cli_usage_error(cmd, "too many identity numbers");
+	buf = secret_buf[secret_used++];
+	if (strcmp(arg, "-") != 0) {
+		n = strlen(arg);
+		if (n >= SECRET_MAX) {
+			sodium_memzero(arg, n);
+			return cli_usage_error(cmd, "--%s is too long", name);
+		}
+		memcpy(buf, arg, n + 1);
+		sodium_memzero(arg, n);
+		*value = buf;
+		return CLI_OK;
+	}
+	if (fgets(buf, SECRET_MAX, stdin) == NULL)
+		return cli_usage_error(cmd, "--%s -: no line to read on standard "
+					    "input", name);
+	n = strlen(buf);
+	if (n && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+	else if (!feof(stdin))
+		return cli_usage_error(cmd, "--%s -: the line on standard input "
+					    "is too long", name);
+	if (n && buf[n - 1] == '\r')
+		buf[--n] = '\0';
+	*value = buf;
+	return CLI_OK;
+}
+
 int cli_parse(const struct cli_cmd *cmd, int argc, char **argv,
 	      const struct cli_opt *opts, int npos)
 {
@@ -192,6 +258,11 @@ int cli_parse(const struct cli_cmd *cmd, int argc, char **argv,
 			*opts[c - OPT_LOCAL].flag = true;
 		}
 	}
+	for (int i = 0; opts && opts[i].name; i++)
+		if (opts[i].value && *opts[i].value &&
+		    secret_option(opts[i].name) &&
+		    (ret = secret_take(cmd, opts[i].name, opts[i].value)))
+			return ret;
 	ret = positional(cmd, argc, argv, npos);
 	return ret ? ret : -1;
 }

@@ -205,6 +205,35 @@ try 0 -d school student put 5144934566088929774 --name X --school 320502-0001
 try 4 -d school student put 5144934566088929775 --name X --school 320502-0001
 assert_grep 'form of an education card number' "$ERR" "reserved numbers"
 
+say "identity numbers leave the command line at once; '-' reads standard input"
+ID_SQ=320502201101010036
+mkfifo guardian.fifo
+tick
+"$CARDCTL" -d school auth submit $STUDENT --name 孙琪 --id-number $ID_SQ \
+	--guardian - <guardian.fifo >sq.out 2>&1 &
+pid=$!
+exec 3>guardian.fifo
+# cardctl now waits for the guardian's number on standard input: by then
+# its arguments no longer hold the identity number.
+for i in 1 2 3 4 5 6 7 8 9 10; do
+	grep -q 'guardian' /proc/$pid/cmdline 2>/dev/null && break
+	sleep 0.1
+done
+sleep 0.2
+tr '\0' ' ' </proc/$pid/cmdline >sq.cmdline
+assert_grep 'auth submit' sq.cmdline "the process's arguments"
+assert_no_grep "$ID_SQ" sq.cmdline "the identity number in the arguments"
+echo 13800000005 >&3
+exec 3>&-
+wait $pid || { cat sq.out >&2; fail "auth submit with --guardian -"; }
+assert_grep 'submitted;' sq.out "submitted with the guardian from stdin"
+echo "$ID_SQ" >sq.id
+expect_exit 0 ctl -d school student find --id-number - <sq.id
+assert_grep '孙琪' "$OUT" "found by the number read from standard input"
+rm sq.id sq.cmdline
+expect_exit 2 ctl -d school student find --id-number - </dev/null
+assert_grep 'no line to read' "$ERR" "empty standard input"
+
 say "the number depends on the deployment secret, and nothing is in clear"
 expect_exit 0 ctl secret init --out other.secret
 expect_exit 0 ctl -d elsewhere init --name elsewhere --role school \
@@ -215,7 +244,7 @@ expect_exit 0 ctl -d elsewhere auth submit $STUDENT --name 王小明 \
 [ "$(record_of "$OUT")" != "$XM" ] || fail "another deployment, the same number"
 expect_exit 0 ctl -d district log
 # Every data directory, bundle and output of this test.
-for id in $ID_XM $ID_XH $ID_T $ID_ZL 13800000001; do
+for id in $ID_XM $ID_XH $ID_T $ID_ZL $ID_SQ 13800000001 13800000005; do
 	if grep -rq "$id" .; then
 		fail "an identity number in clear: $(grep -rl "$id" .)"
 	fi
