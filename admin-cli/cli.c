@@ -860,6 +860,26 @@ int cli_person_fields(const struct cli_cmd *cmd, const char *enrolled,
 	return CLI_OK;
 }
 
+int cli_list_students(struct replica *r, const char *header, const char *what,
+		      int (*cb)(void *ctx, const struct student_state *st),
+		      void *ctx)
+{
+	int rc;
+
+	if (cli.json)
+		json_array_begin();
+	else
+		fputs(header, stdout);
+	rc = replica_students_walk(r, cb, ctx);
+	if (cli.json && json_end())
+		rc = rc ? rc : CN_ERR_IO;
+	if (rc) {
+		cli_err("cannot list %s: %s", what, cn_strerror(rc));
+		return CLI_FAIL;
+	}
+	return CLI_OK;
+}
+
 void cli_json_info(const struct student_state *st)
 {
 	json_kv_str_or_null("gender", cli_gender_name(st->gender));

@@ -212,6 +212,14 @@ const char *cli_reissue_name(uint8_t state);
 void cli_json_info(const struct student_state *st);
 void cli_text_info(const struct student_state *st);
 
+/* A listing over every student state: with --json a JSON array whose
+ * elements `cb` writes, else the text `header` line and the lines `cb`
+ * prints.  `what` names the list in an error ("the records").  CLI_OK or
+ * CLI_FAIL. */
+int cli_list_students(struct replica *r, const char *header, const char *what,
+		      int (*cb)(void *ctx, const struct student_state *st),
+		      void *ctx);
+
 /* A card (and the student holding it) as a JSON object value. */
 void cli_json_card(const struct student_state *st, const struct card_state *c);
 /* … and as aligned text lines, each indented by `indent` spaces. */

@@ -509,7 +509,8 @@ static int auth_list(int argc, char **argv)
 	};
 	struct list_ctx l = { .state = AUTH_SUBMITTED };
 	struct replica *r = NULL;
-	int rc, ret;
+	char header[128];
+	int ret;
 
 	if ((ret = cli_parse(cmd, argc, argv, opts, 0)) >= 0)
 		return ret;
@@ -530,21 +531,11 @@ static int auth_list(int argc, char **argv)
 	if ((ret = cli_open(REPLICA_RDONLY, &r)))
 		return ret;
 	l.now_ms = util_now_ms();
-	if (cli.json)
-		json_array_begin();
-	else
-		printf("%-19s %-7s %-9s %-11s %2s %-6s %5s  %-19s  %s\n",
-		       "record", "person", "state", "school", "gr", "class",
-		       "days", "since", "name");
-	rc = replica_students_walk(r, list_cb, &l);
-	if (cli.json && json_end())
-		rc = rc ? rc : CN_ERR_IO;
-	if (rc) {
-		cli_err("cannot list the records: %s", cn_strerror(rc));
-		ret = CLI_FAIL;
-	} else {
-		ret = CLI_OK;
-	}
+	snprintf(header, sizeof header,
+		 "%-19s %-7s %-9s %-11s %2s %-6s %5s  %-19s  %s\n", "record",
+		 "person", "state", "school", "gr", "class", "days", "since",
+		 "name");
+	ret = cli_list_students(r, header, "the records", list_cb, &l);
 	replica_close(r);
 	return ret;
 }

@@ -440,7 +440,8 @@ static int reissue_list(int argc, char **argv)
 	struct list_ctx l = { .state = -1 };
 	struct policy_calendar *cal = NULL;
 	struct replica *r = NULL;
-	int rc, ret;
+	char header[128];
+	int ret;
 
 	if ((ret = cli_parse(cmd, argc, argv, opts, 0)) >= 0)
 		return ret;
@@ -466,20 +467,9 @@ static int reissue_list(int argc, char **argv)
 	l.cal = cal;
 	l.now_ms = util_now_ms();
 	l.today = cli_today();
-	if (cli.json)
-		json_array_begin();
-	else
-		printf("%-20s %-12s %-13s %-7s %8s  %-19s  %5s\n", "card",
-		       "student", "state", "deliv.", "fee", "since", "days");
-	rc = replica_students_walk(r, list_cb, &l);
-	if (cli.json && json_end())
-		rc = rc ? rc : CN_ERR_IO;
-	if (rc) {
-		cli_err("cannot list reissue requests: %s", cn_strerror(rc));
-		ret = CLI_FAIL;
-	} else {
-		ret = CLI_OK;
-	}
+	snprintf(header, sizeof header, "%-20s %-12s %-13s %-7s %8s  %-19s  %5s\n",
+		 "card", "student", "state", "deliv.", "fee", "since", "days");
+	ret = cli_list_students(r, header, "reissue requests", list_cb, &l);
 	replica_close(r);
 	free(cal);
 	return ret;

@@ -195,37 +195,19 @@ static void check_outcome(struct tu_node *n)
 	CHECK_EQ(res.decision, DEC_UNKNOWN);
 }
 
-struct refusals {
-	int n[FR__COUNT];
-};
-
-static int refused_cb(void *ctx, const struct log_item *it)
-{
-	struct refusals *r = ctx;
-
-	if (it->reason < FR__COUNT)
-		r->n[it->reason]++;
-	return 0;
-}
-
 static void check_refusals(struct tu_node *n)
 {
-	struct refusals r;
-	int total = 0;
+	int r[FR__COUNT];
 
-	memset(&r, 0, sizeof r);
-	CHECK_EQ(replica_refused(n->r, refused_cb, &r), 0);
-	CHECK_EQ(r.n[FR_AUTH_DONE], 1);
-	CHECK_EQ(r.n[FR_REVIEWER], 1);
-	CHECK_EQ(r.n[FR_STALE_REVIEW], 1);
-	CHECK_EQ(r.n[FR_NOT_SUBMITTED], 1);
-	CHECK_EQ(r.n[FR_SCOPE], 2);
-	CHECK_EQ(r.n[FR_ROLE], 2);
-	CHECK_EQ(r.n[FR_AUTH_PENDING], 1);
-	CHECK_EQ(r.n[FR_UNKNOWN_STUDENT], 1);
-	for (int i = 1; i < FR__COUNT; i++)
-		total += r.n[i];
-	CHECK_EQ(total, 10);
+	CHECK_EQ(tu_refusals(n, r), 10);
+	CHECK_EQ(r[FR_AUTH_DONE], 1);
+	CHECK_EQ(r[FR_REVIEWER], 1);
+	CHECK_EQ(r[FR_STALE_REVIEW], 1);
+	CHECK_EQ(r[FR_NOT_SUBMITTED], 1);
+	CHECK_EQ(r[FR_SCOPE], 2);
+	CHECK_EQ(r[FR_ROLE], 2);
+	CHECK_EQ(r[FR_AUTH_PENDING], 1);
+	CHECK_EQ(r[FR_UNKNOWN_STUDENT], 1);
 }
 
 static void fresh(struct tu_node *n, const char *tag)

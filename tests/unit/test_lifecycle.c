@@ -191,32 +191,18 @@ static void check_outcome(struct tu_node *n)
 }
 
 /* The refusals, with their reasons, are what every order gives too. */
-struct refusals {
-	int n[FR__COUNT];
-};
-
-static int refused_cb(void *ctx, const struct log_item *it)
-{
-	struct refusals *r = ctx;
-
-	if (it->reason < FR__COUNT)
-		r->n[it->reason]++;
-	return 0;
-}
-
 static void check_refusals(struct tu_node *n)
 {
-	struct refusals r;
+	int r[FR__COUNT];
 
-	memset(&r, 0, sizeof r);
-	CHECK_EQ(replica_refused(n->r, refused_cb, &r), 0);
-	CHECK_EQ(r.n[FR_NOT_LOST], 1);
-	CHECK_EQ(r.n[FR_LOSS_PERIOD], 1);
-	CHECK_EQ(r.n[FR_BAD_TRANSITION], 2);
-	CHECK_EQ(r.n[FR_STUDENT_LEFT], 1);
-	CHECK_EQ(r.n[FR_STICKER_NUMBER], 1);
-	CHECK_EQ(r.n[FR_NOT_GUARDIAN], 1);
-	CHECK_EQ(r.n[FR_CLAIMED], 1);
+	CHECK_EQ(tu_refusals(n, r), 8);
+	CHECK_EQ(r[FR_NOT_LOST], 1);
+	CHECK_EQ(r[FR_LOSS_PERIOD], 1);
+	CHECK_EQ(r[FR_BAD_TRANSITION], 2);
+	CHECK_EQ(r[FR_STUDENT_LEFT], 1);
+	CHECK_EQ(r[FR_STICKER_NUMBER], 1);
+	CHECK_EQ(r[FR_NOT_GUARDIAN], 1);
+	CHECK_EQ(r[FR_CLAIMED], 1);
 }
 
 static void fresh(struct tu_node *n, const char *tag)

@@ -347,3 +347,23 @@ void tu_chain_free(struct tu_chain *c)
 		free(c->w[i]);
 	c->k = 0;
 }
+
+static int refusal_count(void *ctx, const struct log_item *it)
+{
+	int *counts = ctx;
+
+	if (it->reason < FR__COUNT)
+		counts[it->reason]++;
+	return 0;
+}
+
+int tu_refusals(struct tu_node *n, int counts[FR__COUNT])
+{
+	int total = 0;
+
+	memset(counts, 0, FR__COUNT * sizeof *counts);
+	CHECK_EQ(replica_refused(n->r, refusal_count, counts), 0);
+	for (int i = 0; i < FR__COUNT; i++)
+		total += counts[i];
+	return total;
+}

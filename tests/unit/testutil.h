@@ -96,3 +96,7 @@ void tu_chain_add(struct tu_chain *c, struct entry *e, uint64_t hlc);
 void tu_chain_ingest(struct tu_node *to, const struct tu_chain *c,
 		     size_t from, size_t n);
 void tu_chain_free(struct tu_chain *c);
+
+/* How many entries `n` holds refused, by reason (fold.h FR_*), into
+ * counts[FR__COUNT]; returns the total. */
+int tu_refusals(struct tu_node *n, int counts[FR__COUNT]);
