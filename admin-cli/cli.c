@@ -355,6 +355,25 @@ int cli_find_student(struct replica *r, const char *edu_id,
 	return CLI_OK;
 }
 
+int cli_find_known_student(struct replica *r, const char *edu_id,
+			   struct student_state *st)
+{
+	int ret = cli_find_student(r, edu_id, st);
+
+	if (ret == CLI_OK && !st->known) {
+		if (st->auth != AUTH_NONE)
+			cli_err("'%s' is a record %s identity review, not a "
+				"known student ('cardctl auth show %s')", edu_id,
+				st->auth == AUTH_REJECTED ? "rejected at"
+							  : "awaiting",
+				edu_id);
+		else
+			cli_err("no student '%s' is known here", edu_id);
+		ret = CLI_NOTFOUND;
+	}
+	return ret;
+}
+
 int cli_find_card(struct replica *r, const char *card,
 		  struct student_state *st, int *idx)
 {
@@ -805,6 +824,21 @@ const char *cli_gender_name(uint8_t gender)
 	switch (gender) {
 	case GENDER_MALE: return "male";
 	case GENDER_FEMALE: return "female";
+	default: return "";
+	}
+}
+
+const char *cli_person_name(uint8_t person)
+{
+	return person == PERSON_TEACHER ? "teacher" : "student";
+}
+
+const char *cli_auth_name(uint8_t auth)
+{
+	switch (auth) {
+	case AUTH_SUBMITTED: return "submitted";
+	case AUTH_APPROVED: return "approved";
+	case AUTH_REJECTED: return "rejected";
 	default: return "";
 	}
 }

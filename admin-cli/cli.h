@@ -117,6 +117,11 @@ int cli_find_student(struct replica *r, const char *edu_id,
 		     struct student_state *st);
 /* The student holding `card` into *st, the card at st->cards[*idx]: 0, or
  * the exit code after saying why (3 if no student holds it). */
+/* cli_find_student() of a student that is known here (a student.put or
+ * an approval has taken effect): exit 3 otherwise, saying so — also for a
+ * record still under identity review. */
+int cli_find_known_student(struct replica *r, const char *edu_id,
+			   struct student_state *st);
 int cli_find_card(struct replica *r, const char *card,
 		  struct student_state *st, int *idx);
 
@@ -204,6 +209,10 @@ const char *cli_kind_name(uint8_t kind);
 const char *cli_stage_name(uint8_t stage);
 const char *cli_gender_name(uint8_t gender);
 const char *cli_reissue_name(uint8_t state);
+/* "student" (also a student made by student.put) or "teacher". */
+const char *cli_person_name(uint8_t person);
+/* Identity review: "submitted", "approved", "rejected"; "" for none. */
+const char *cli_auth_name(uint8_t auth);
 
 /* A student's or teacher's information fields: as JSON keys (gender,
  * grade, class, stage; null when unset) inside the object being written,

@@ -32,22 +32,6 @@
 
 #define FIND_MAX 8
 
-static const char *person_name(uint8_t p)
-{
-	return p == PERSON_STUDENT ? "student" :
-	       p == PERSON_TEACHER ? "teacher" : "";
-}
-
-static const char *auth_name(uint8_t a)
-{
-	switch (a) {
-	case AUTH_SUBMITTED: return "submitted";
-	case AUTH_APPROVED: return "approved";
-	case AUTH_REJECTED: return "rejected";
-	default: return "";
-	}
-}
-
 static const char *reviewer_name(uint8_t r)
 {
 	return r == REVIEWER_CLASS_TEACHER ? "class-teacher" :
@@ -394,7 +378,7 @@ static int auth_review(const struct cli_cmd *cmd, uint8_t op, int argc,
 	}
 	if (st.auth != AUTH_SUBMITTED) {
 		cli_err("refused: record %s is %s, not awaiting review: %s (%s)",
-			key, auth_name(st.auth),
+			key, cli_auth_name(st.auth),
 			fold_reason_text(FR_NOT_SUBMITTED),
 			fold_reason_name(FR_NOT_SUBMITTED));
 		ret = CLI_REFUSED;
@@ -422,11 +406,11 @@ static int auth_review(const struct cli_cmd *cmd, uint8_t op, int argc,
 	if (ret == CLI_OK && !cli.json) {
 		if (op == OP_AUTH_APPROVE)
 			printf("  %s %s approved: education card number %s\n",
-			       person_name(st.person), st.name, key);
+			       cli_person_name(st.person), st.name, key);
 		else
 			printf("  %s %s rejected; a corrected record can be "
 			       "submitted again\n",
-			       person_name(st.person), st.name);
+			       cli_person_name(st.person), st.name);
 	}
 cleanup:
 	replica_close(r);
@@ -479,8 +463,8 @@ static int list_cb(void *vctx, const struct student_state *st)
 	if (cli.json) {
 		json_object_begin();
 		json_kv_str("record", st->edu_id);
-		json_kv_str("person", person_name(st->person));
-		json_kv_str("state", auth_name(st->auth));
+		json_kv_str("person", cli_person_name(st->person));
+		json_kv_str("state", cli_auth_name(st->auth));
 		json_kv_str("name", st->name);
 		json_kv_str("school", st->school);
 		cli_json_info(st);
@@ -490,7 +474,7 @@ static int list_cb(void *vctx, const struct student_state *st)
 		json_object_end();
 	} else {
 		printf("%-19s %-7s %-9s %-11s %2s %-6s %4" PRIu64 "d  %s  %s\n",
-		       st->edu_id, person_name(st->person), auth_name(st->auth),
+		       st->edu_id, cli_person_name(st->person), cli_auth_name(st->auth),
 		       st->school, grade, st->class_, days, cli_time(since),
 		       st->name);
 	}
@@ -517,7 +501,7 @@ static int auth_list(int argc, char **argv)
 	if (state_s) {
 		l.state = !strcmp(state_s, "all") ? -1 : 0;
 		for (int s = AUTH_SUBMITTED; s <= AUTH_REJECTED; s++)
-			if (!strcmp(state_s, auth_name((uint8_t)s)))
+			if (!strcmp(state_s, cli_auth_name((uint8_t)s)))
 				l.state = s;
 		if (l.state == 0)
 			return cli_usage_error(cmd, "--state '%s': use "
@@ -581,8 +565,8 @@ static int auth_show(int argc, char **argv)
 	if (cli.json) {
 		json_object_begin();
 		json_kv_str("record", st.edu_id);
-		json_kv_str("person", person_name(st.person));
-		json_kv_str("state", auth_name(st.auth));
+		json_kv_str("person", cli_person_name(st.person));
+		json_kv_str("state", cli_auth_name(st.auth));
 		json_kv_str_or_null("education_card_number",
 				    st.auth == AUTH_APPROVED ? st.edu_id : NULL);
 		json_kv_str("name", st.name);
@@ -609,8 +593,8 @@ static int auth_show(int argc, char **argv)
 		goto cleanup;
 	}
 	printf("%-16s%s\n", "record", st.edu_id);
-	printf("%-16s%s\n", "person", person_name(st.person));
-	printf("%-16s%s\n", "state", auth_name(st.auth));
+	printf("%-16s%s\n", "person", cli_person_name(st.person));
+	printf("%-16s%s\n", "state", cli_auth_name(st.auth));
 	if (st.auth == AUTH_APPROVED)
 		printf("%-16s%s\n", "card number", st.edu_id);
 	printf("%-16s%s\n", "name", st.name);

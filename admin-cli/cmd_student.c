@@ -272,13 +272,8 @@ static int student_transfer(int argc, char **argv)
 	if ((ret = cli_open(0, &r)))
 		return ret;
 
-	if ((ret = cli_find_student(r, argv[optind], &st)))
+	if ((ret = cli_find_known_student(r, argv[optind], &st)))
 		goto cleanup;
-	if (!st.known) {
-		cli_err("no student '%s' is known here", argv[optind]);
-		ret = CLI_NOTFOUND;
-		goto cleanup;
-	}
 	if (!strcmp(st.school, to)) {
 		cli_err("student '%s' is already at school %s", argv[optind], to);
 		ret = CLI_REFUSED;
@@ -332,12 +327,8 @@ static int student_show(int argc, char **argv)
 		json_object_begin();
 		json_kv_str("edu_id", st.edu_id);
 		json_kv_bool("known", st.known);
-		json_kv_str("person", st.person == PERSON_TEACHER ? "teacher"
-								  : "student");
-		json_kv_str_or_null("identity_review",
-				    st.auth == AUTH_SUBMITTED ? "submitted" :
-				    st.auth == AUTH_APPROVED ? "approved" :
-				    st.auth == AUTH_REJECTED ? "rejected" : NULL);
+		json_kv_str("person", cli_person_name(st.person));
+		json_kv_str_or_null("identity_review", cli_auth_name(st.auth));
 		json_kv_str_or_null("name", st.name);
 		json_kv_str_or_null("school", st.school);
 		cli_json_info(&st);
@@ -361,8 +352,7 @@ static int student_show(int argc, char **argv)
 		goto cleanup;
 	}
 
-	printf("%-16s%s\n", st.person == PERSON_TEACHER ? "teacher" : "student",
-	       st.edu_id);
+	printf("%-16s%s\n", cli_person_name(st.person), st.edu_id);
 	if (!st.known && st.auth != AUTH_NONE)
 		printf("%-16s%s\n", "state",
 		       st.auth == AUTH_REJECTED
@@ -539,13 +529,8 @@ static int student_leave(int argc, char **argv)
 		return ret;
 	if ((ret = cli_open(0, &r)))
 		return ret;
-	if ((ret = cli_find_student(r, argv[optind], &st)))
+	if ((ret = cli_find_known_student(r, argv[optind], &st)))
 		goto cleanup;
-	if (!st.known) {
-		cli_err("no student '%s' is known here", argv[optind]);
-		ret = CLI_NOTFOUND;
-		goto cleanup;
-	}
 	cli_entry_init(&e, OP_STUDENT_LEAVE, argv[optind]);
 	snprintf(e.body.reason, sizeof e.body.reason, "%s", reason);
 	e.body.has = BF(BK_REASON);
@@ -721,13 +706,8 @@ int cmd_claim_main(int argc, char **argv)
 	cli_entry_init(&e, OP_GUARDIAN_CLAIM, student);
 	replica_id_digest(r, guardian, e.body.gdd);
 	e.body.has = BF(BK_GDD);
-	if ((ret = cli_find_student(r, student, &st)))
+	if ((ret = cli_find_known_student(r, student, &st)))
 		goto cleanup;
-	if (!st.known) {
-		cli_err("no student '%s' is known here", student);
-		ret = CLI_NOTFOUND;
-		goto cleanup;
-	}
 	if ((rc = claims_of(r, e.body.gdd, &w))) {
 		cli_err("cannot count the guardian's claims: %s",
 			cn_strerror(rc));

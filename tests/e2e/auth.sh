@@ -134,6 +134,8 @@ try 4 -d district card issue JS0002 --student "$ZL" --uid 04A1B2C4
 assert_grep 'comes after the identity review' "$ERR" "no card before approval"
 try 4 -d school student put "$ZL" --name 赵琳 --school 320502-0001
 assert_grep 'auth_pending' "$ERR" "student put under review"
+try 3 -d school student leave "$ZL" --reason dropped
+assert_grep 'record awaiting identity review' "$ERR" "leave under review"
 try 4 -d school auth submit $STUDENT --name 陈小红 --guardian 13800000002 \
 	--id-number $ID_XH
 assert_grep "already approved, with education card number $XH" "$ERR" \
